@@ -1,0 +1,3 @@
+"""Pantau: a message-queue stream processor for live news."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,445 @@
+"""The `pantau` command: run the pipeline, feed it, watch it, and debug extraction in-process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from workers.domain import Article
+from workers.errors import InputError, PantauError
+from workers.settings import WORKER_KINDS, Settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Pantau: a message-queue stream processor for live news.",
+)
+dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter stream.")
+app.add_typer(dlq_app, name="dlq")
+err = Console(stderr=True)
+log = logging.getLogger("pantau")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]pantau:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = Settings()
+    except Exception as error:  # pydantic's ValidationError, named by field
+        raise _fail(f"bad PANTAU_* setting: {error}") from error
+    return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+# Reading inputs ---------------------------------------------------------------------------------
+
+
+def read_articles(inputs: list[str], settings: Settings) -> tuple[list[Article], list[str]]:
+    """Every article the inputs yield, normalised, and one line per problem met on the way."""
+    from workers.ingest.normalise import normalise
+    from workers.ingest.sources import iter_files, read_file, read_stream
+
+    articles: list[Article] = []
+    problems: list[str] = []
+
+    def results() -> Iterator[Any]:
+        for name in inputs:
+            if name == "-":
+                yield lambda: read_stream(sys.stdin.buffer, "<stdin>", settings.max_input_bytes)
+                continue
+            if name.startswith(("http://", "https://")):
+                yield lambda name=name: _read_url(name, settings)
+                continue
+            path = Path(name)
+            if not path.exists():
+                problems.append(f"{name}: no such file or directory")
+                continue
+            for file in iter_files(path):
+                yield lambda file=file: read_file(file, settings.max_input_bytes)
+
+    for read in results():
+        try:
+            result = read()
+        except InputError as error:
+            problems.append(str(error))
+            continue
+        problems.extend(result.warnings)
+        problems.extend(result.problems)
+        for index, record in enumerate(result.records):
+            try:
+                articles.append(
+                    normalise(
+                        record,
+                        max_chars=settings.max_article_chars,
+                        source=f"{result.source}#{index}",
+                    )
+                )
+            except InputError as error:
+                problems.append(str(error))
+    return articles, problems
+
+
+def _read_url(url: str, settings: Settings) -> Any:
+    from workers.ingest.fetch import fetch
+    from workers.ingest.sources import parse_bytes
+    from workers.ingest.urls import OutboundPolicy
+
+    try:
+        result = fetch(
+            url,
+            policy=OutboundPolicy.from_setting(settings.outbound_allowlist),
+            max_bytes=settings.max_input_bytes,
+        )
+    except PantauError as error:
+        raise InputError(url, str(error)) from error
+    if not result.body:
+        raise InputError(url, f"no content (HTTP {result.status})")
+    return parse_bytes(result.body, url)
+
+
+def _report(problems: list[str]) -> None:
+    for problem in problems:
+        err.print(f"[yellow]skipped[/yellow] {problem}", highlight=False, soft_wrap=True)
+
+
+# Commands -------------------------------------------------------------------------------------
+
+
+@app.command()
+def extract(
+    inputs: Annotated[
+        list[str] | None, typer.Argument(help="Files, directories, or - for stdin.")
+    ] = None,
+    watchlist: Annotated[Path | None, typer.Option(help="Watchlist YAML.")] = None,
+    no_events: Annotated[bool, typer.Option("--no-events", help="Skip event coding.")] = False,
+) -> None:
+    """Run extraction and alert matching in-process (no broker): one JSON line per article."""
+    from workers.alert.rules import match_watchlist
+    from workers.extract.pipeline import Extractor
+    from workers.watchlist_source import WatchlistSource
+
+    settings = _settings(watchlist=watchlist)
+    articles, problems = read_articles(inputs or ["-"], settings)
+    _report(problems)
+    if not articles:
+        raise _fail("no article in the input")
+    try:
+        current = WatchlistSource.from_settings(settings).current()
+    except InputError as error:
+        raise _fail(str(error)) from error
+    extractor = Extractor(current, events=not no_events)
+    for extraction in extractor.extract_many(articles):
+        alerts = match_watchlist(extraction, current)
+        record = {
+            "id": extraction.article_id,
+            "language": extraction.language,
+            "text": extraction.text,
+            "truncated": extraction.truncated,
+            "entities": [e.model_dump(exclude_none=True) for e in extraction.entities],
+            "events": [e.model_dump(exclude_none=True) for e in extraction.events],
+            "alerts": [a.model_dump() for a in alerts],
+        }
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def ingest(
+    inputs: Annotated[list[str], typer.Argument(help="Files, directories, feed URLs, or -.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print records, enqueue nothing.")
+    ] = False,
+) -> None:
+    """Enqueue articles into a running deployment (`pantau up` or compose)."""
+    settings = _settings()
+    articles, problems = read_articles(inputs, settings)
+    _report(problems)
+    if not articles:
+        raise _fail(
+            "nothing to ingest: " + (problems[0] if problems else "the input holds no article")
+        )
+    if dry_run:
+        for article in articles:
+            sys.stdout.write(article.model_dump_json(exclude_none=True) + "\n")
+        return
+    store = _connect(settings)
+    _enqueue(store, articles)
+    for article in articles:
+        sys.stdout.write(json.dumps({"id": article.id, "source": article.source}) + "\n")
+    err.print(
+        f"enqueued {len(articles)} article(s)"
+        + (f", {len(problems)} problem(s)" if problems else "")
+    )
+
+
+def _connect(settings: Settings) -> Any:
+    from workers import app as celery_app
+    from workers.runtime import resolve_redis_url
+    from workers.store import Store
+
+    try:
+        url = resolve_redis_url(settings)
+    except PantauError as error:
+        raise _fail(str(error), code=1) from error
+    celery_app.configure(settings, url)
+    store = Store.connect(url, settings)
+    try:
+        store.ping()
+    except PantauError as error:
+        raise _fail(str(error), code=1) from error
+    return store
+
+
+def _enqueue(store: Any, articles: list[Article]) -> None:
+    from workers.ingest.tasks import send_articles
+
+    send_articles(articles)
+    store.count("accepted", len(articles))
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+) -> None:
+    """What a running deployment is doing: queues, articles, workers."""
+    settings = _settings()
+    store = _connect(settings)
+    current = store.status()
+    if as_json:
+        sys.stdout.write(json.dumps(current) + "\n")
+        return
+    console = Console()
+    console.print(f"queues   {current['queues']}  (unacked {current['unacked']})")
+    console.print(f"articles {current['articles']}")
+    console.print(f"alerts   {current['alerts']}   dead letters {current['dead_letter_depth']}")
+    for worker in current["workers"]:
+        state = "[green]alive[/green]" if worker["alive"] else "[red]gone[/red]"
+        console.print(
+            f"worker   {worker['kind']:<8} pid {worker['pid']:<8} {state}  {worker['name']}"
+        )
+
+
+@app.command()
+def worker(
+    kind: Annotated[str, typer.Argument(help="ingest | extract | alert")],
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 1,
+) -> None:
+    """Start one worker of a kind: `celery -A workers.app worker -Q KIND` with Pantau's settings."""
+    from workers.runtime import resolve_redis_url, worker_command, worker_env
+
+    if kind not in WORKER_KINDS:
+        raise _fail(f"unknown worker kind {kind!r}: choose one of {', '.join(WORKER_KINDS)}")
+    settings = _settings()
+    try:
+        url = resolve_redis_url(settings)
+    except PantauError as error:
+        raise _fail(str(error), code=1) from error
+    command = worker_command(kind, concurrency)
+    os.execvpe(command[0], command, worker_env(settings, kind, url))
+
+
+def _drained(store: Any, expected: int) -> bool:
+    counters = store.counters()
+    settled = counters["completed"] + counters["duplicates"] + counters["dead_lettered"]
+    return settled >= expected and not any(store.queue_depths().values()) and store.unacked() == 0
+
+
+@app.command()
+def demo(
+    seeds: Annotated[Path, typer.Option(help="Folder (or file) of articles to ingest.")] = Path(
+        "seeds"
+    ),
+    watchlist: Annotated[Path | None, typer.Option(help="Watchlist YAML.")] = None,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 600,
+) -> None:
+    """The main job: start Redis and the three workers, ingest the seeds, print every alert."""
+    from workers.runtime import deployment
+
+    started = time.monotonic()
+    seeds_path = seeds if seeds.exists() else _shipped_seeds(seeds)
+    if watchlist is not None and not watchlist.exists():
+        raise _fail(f"{watchlist}: no such file")
+    base = _settings(watchlist=watchlist.resolve() if watchlist else None)
+    articles, problems = read_articles([str(seeds_path)], base)
+    _report(problems)
+    if not articles:
+        raise _fail(f"{seeds_path}: no article to ingest")
+    data_dir = Path(tempfile.mkdtemp(prefix="pantau-demo-"))
+    settings = base.model_copy(
+        update={
+            "data_dir": data_dir,
+            "namespace": f"pantau-demo-{uuid.uuid4().hex[:8]}",
+            "metrics_port_ingest": 0,
+            "metrics_port_extract": 0,
+            "metrics_port_alert": 0,
+        }
+    )
+    ok = False
+    try:
+        with deployment(settings) as running:
+            store = _start_pipeline(running, settings)
+            err.print(
+                f"workers ready in {time.monotonic() - started:.1f} s; "
+                f"ingesting {len(articles)} article(s) from {seeds_path}"
+            )
+            _enqueue(store, articles)
+            _wait_drained(store, len(articles), timeout)
+            alerts = store.read_alerts()
+            for _entry_id, alert in alerts:
+                sys.stdout.write(alert.model_dump_json() + "\n")
+            counters = store.counters()
+            err.print(
+                f"done in {time.monotonic() - started:.1f} s: {counters['completed']} article(s) "
+                f"processed, {counters['duplicates']} duplicate(s), {counters['dead_lettered']} "
+                f"dead-lettered, {len(alerts)} alert(s): "
+                + ", ".join(sorted({a.actor_name for _, a in alerts}) or ["none"])
+            )
+            for _entry_id, fields in store.dead_letters():
+                err.print(
+                    f"[red]dead-lettered[/red] {fields['task']}: {fields['error']}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            if settings.redis_url:
+                store.drop_namespace()
+            ok = True
+    except PantauError as error:
+        raise _fail(f"{error} (logs kept in {data_dir / 'logs'})", code=1) from error
+    finally:
+        if ok:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _shipped_seeds(requested: Path) -> Path:
+    from workers.resources import PACKAGE_DIR
+
+    for candidate in (PACKAGE_DIR / "seeds", PACKAGE_DIR.parent / "seeds"):
+        if candidate.exists() and requested == Path("seeds"):
+            return candidate
+    raise _fail(f"{requested}: no such file or directory")
+
+
+def _start_pipeline(running: Any, settings: Settings) -> Any:
+    from workers import app as celery_app
+    from workers.store import Store
+
+    celery_app.configure(settings, running.redis_url)
+    store = Store.connect(running.redis_url, settings)
+    with err.status("starting workers (loading pipelines)..."):
+        running.start_workers()
+        running.wait_ready(store)
+    return store
+
+
+def _wait_drained(store: Any, expected: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("processing", total=expected)
+        while not _drained(store, expected):
+            counters = store.counters()
+            progress.update(
+                task,
+                completed=counters["completed"]
+                + counters["duplicates"]
+                + counters["dead_lettered"],
+            )
+            if time.monotonic() > deadline:
+                raise PantauError(f"queues not drained after {timeout:.0f} s: {store.status()}")
+            time.sleep(0.1)
+
+
+@app.command()
+def up(
+    watchlist: Annotated[Path | None, typer.Option(help="Watchlist YAML.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Processes per extract worker.")] = 1,
+) -> None:
+    """Run the deployment until Ctrl-C / SIGTERM: Redis (embedded unless configured), workers, API."""
+    from workers.runtime import deployment
+
+    if watchlist is not None and not watchlist.exists():
+        raise _fail(f"{watchlist}: no such file")
+    settings = _settings(watchlist=watchlist.resolve() if watchlist else None)
+    stop = {"now": False}
+
+    def _stop(signum: int, _frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    concurrency_by_kind = {"ingest": 1, "extract": concurrency, "alert": 1}
+    try:
+        with deployment(settings, concurrency_by_kind) as running:
+            store = _start_pipeline(running, settings)
+            running.start_api()
+            err.print(
+                f"Pantau is up: Redis {running.redis_url}, API http://{settings.api_host}:"
+                f"{settings.api_port}, data in {settings.data_dir.resolve()}. Ctrl-C stops."
+            )
+            while not stop["now"]:
+                for kind in running.dead_processes():
+                    err.print(f"[yellow]{kind} process exited; restarting it[/yellow]")
+                    running.restart(kind)
+                time.sleep(0.5)
+            err.print("stopping...")
+            del store
+    except PantauError as error:
+        raise _fail(str(error), code=1) from error
+
+
+@dlq_app.command("list")
+def dlq_list(limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
+    """Dead-lettered messages, one JSON line each: task, error, article ids."""
+    store = _connect(_settings())
+    for entry_id, fields in store.dead_letters(count=limit):
+        record = {"entry_id": entry_id, **{k: v for k, v in fields.items() if k != "traceback"}}
+        sys.stdout.write(json.dumps(record) + "\n")
+
+
+@dlq_app.command("replay")
+def dlq_replay(entry_ids: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Send dead-lettered messages (all, or the given entry ids) back to their task."""
+    from workers import app as celery_app
+    from workers.dlq import replay
+
+    store = _connect(_settings())
+    count = replay(store, celery_app.app.send_task, entry_ids or None)
+    err.print(f"replayed {count} message(s)")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.basicConfig(
+        level=os.environ.get("PANTAU_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Language data, one module per language code: plain constants, no logic."""

@@ -1,0 +1,263 @@
+"""The extract stage's core: language routing, spaCy NER, the gazetteer ruler, actor linking, events.
+
+Precedence: a gazetteer match (watchlist alias, country name) wins over an overlapping model
+entity, because it carries a canonical id; model entities fill everything else.
+"""
+
+from __future__ import annotations
+
+import gettext
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pycountry
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import filter_spans
+
+from workers.alert.watchlist import Watchlist
+from workers.domain import Article, Entity, Event, Extraction, utc_now
+from workers.extract import lang as lang_data
+from workers.extract.gazetteer import AliasMatcher, Entry
+from workers.extract.langid import detect_language, pipeline_language
+from workers.resources import models_dir
+
+log = logging.getLogger(__name__)
+
+PIPELINE_LANGUAGES = ("id", "en", "xx")
+MODEL_LABELS = {"PER", "ORG", "LOC", "MISC"}
+# Words a short form must not be: sentence-initial capitals that are ordinary words.
+_SHORT_FORM_MIN = 3
+
+
+def country_entries(language: str) -> list[tuple[str, Entry]]:
+    """Country names for a language, from pycountry (with its translations) and lang/<code>/."""
+    translation = None
+    if language != "en":
+        try:
+            translation = gettext.translation(
+                "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
+            )
+        except OSError:
+            translation = None
+    entries: list[tuple[str, Entry]] = []
+    for country in pycountry.countries:
+        names = {country.name, getattr(country, "common_name", country.name)}
+        if translation is not None:
+            names |= {translation.gettext(name) for name in list(names)}
+        for name in names:
+            if "," not in name and "(" not in name:
+                entries.append((name, Entry("LOC", canonical=country.alpha_2)))
+    for code in ("id", "en"):
+        extra: dict[str, list[str]] = __import__(f"{lang_data.__name__}.{code}", fromlist=["COUNTRY_NAMES"]).COUNTRY_NAMES
+        for alpha_2, names in extra.items():
+            entries.extend((name, Entry("LOC", canonical=alpha_2)) for name in names)
+    return entries
+
+
+def watchlist_entries(watchlist: Watchlist) -> list[tuple[str, Entry]]:
+    """Every watchlist alias, linked to its actor."""
+    return [
+        (alias, Entry(actor.type, canonical=actor.id, actor_id=actor.id))
+        for actor in watchlist.actors
+        for alias in actor.all_names
+    ]
+
+
+def load_pipeline(language: str, model_root: Path | None = None) -> Language:
+    """The trained pipeline shipped for `language`, or a blank one; with sentence boundaries."""
+    model_path = (model_root or models_dir()) / language
+    if (model_path / "config.cfg").exists():
+        nlp = spacy.load(model_path)
+    else:
+        if language != "xx":
+            log.warning("no trained pipeline in %s; using the gazetteer only", model_path)
+        nlp = spacy.blank(language)
+    if "sentencizer" not in nlp.pipe_names and "parser" not in nlp.pipe_names:
+        nlp.add_pipe("sentencizer")
+    return nlp
+
+
+class Extractor:
+    """Turns articles into Extractions; built once per worker process."""
+
+    def __init__(
+        self, watchlist: Watchlist, *, model_root: Path | None = None, events: bool = True
+    ) -> None:
+        self.watchlist = watchlist
+        self.model_root = model_root
+        self.use_events = events
+        self._nlp: dict[str, Language] = {}
+        self._matchers: dict[str, AliasMatcher] = {}
+        self._event_coders: dict[str, Any] = {}
+
+    def set_watchlist(self, watchlist: Watchlist) -> None:
+        """Use a new watchlist from the next article on (gazetteers are rebuilt lazily)."""
+        self.watchlist = watchlist
+        self._matchers.clear()
+
+    def nlp(self, language: str) -> Language:
+        """The spaCy pipeline for a pipeline language, loaded on first use."""
+        if language not in self._nlp:
+            self._nlp[language] = load_pipeline(language, self.model_root)
+        return self._nlp[language]
+
+    def matcher(self, language: str) -> AliasMatcher:
+        """The gazetteer for a pipeline language: watchlist aliases first, then countries."""
+        if language not in self._matchers:
+            countries = country_entries("en" if language == "xx" else language)
+            self._matchers[language] = AliasMatcher(
+                [*watchlist_entries(self.watchlist), *countries]
+            )
+        return self._matchers[language]
+
+    def warm_up(self, languages: Sequence[str] = ("id", "en")) -> None:
+        """Load pipelines and gazetteers now rather than on the first article."""
+        for language in languages:
+            self.nlp(language)
+            self.matcher(language)
+            self._events_for(language)
+
+    def _events_for(self, language: str) -> Any:
+        if not self.use_events or language == "xx":
+            return None
+        if language not in self._event_coders:
+            try:  # TEMPORARY until the event coder lands
+                from workers.extract.events import EventLexicon
+            except ImportError:
+                self.use_events = False
+                return None
+            self._event_coders[language] = EventLexicon.for_language(language)
+        return self._event_coders[language]
+
+    def extract_many(self, articles: Sequence[Article], batch_size: int = 32) -> list[Extraction]:
+        """Extract every article, batching by pipeline language; output keeps input order."""
+        languages = [self.route(article) for article in articles]
+        by_pipeline: dict[str, list[int]] = defaultdict(list)
+        for index, (_code, pipeline) in enumerate(languages):
+            by_pipeline[pipeline].append(index)
+        results: list[Extraction | None] = [None] * len(articles)
+        for pipeline, indexes in by_pipeline.items():
+            texts = [articles[i].text for i in indexes]
+            docs = self.nlp(pipeline).pipe(texts, batch_size=batch_size)
+            for index, doc in zip(indexes, docs, strict=True):
+                results[index] = self._extraction(
+                    articles[index], languages[index][0], pipeline, doc
+                )
+        return [r for r in results if r is not None]
+
+    def route(self, article: Article) -> tuple[str, str]:
+        """(language code, pipeline language): the hint when it is native, else detection."""
+        hint = article.language
+        code = hint if hint and pipeline_language(hint) != "xx" else detect_language(article.text)
+        return code, pipeline_language(code)
+
+    def entities(self, doc: Doc, pipeline: str) -> list[Entity]:
+        """Model entities and gazetteer matches, merged, with actor links and short forms."""
+        text = doc.text
+        ruler_spans = []
+        for match in self.matcher(pipeline).find(text):
+            span = doc.char_span(
+                match.start, match.end, label=match.entry.label, alignment_mode="expand"
+            )
+            if span is not None:
+                ruler_spans.append((span, match.entry))
+        linked = {(span.start_char, span.end_char): entry for span, entry in ruler_spans}
+        model_spans = [ent for ent in doc.ents if ent.label_ in MODEL_LABELS]
+        # filter_spans keeps the longest span; on equal length the first, so ruler spans go first
+        kept = filter_spans([span for span, _ in ruler_spans] + model_spans)
+        entities = []
+        for span in sorted(kept, key=lambda s: s.start_char):
+            entry = linked.get((span.start_char, span.end_char))
+            entities.append(
+                Entity(
+                    text=text[span.start_char : span.end_char],
+                    start=span.start_char,
+                    end=span.end_char,
+                    label=entry.label if entry else span.label_,
+                    actor_id=entry.actor_id if entry else None,
+                    canonical=entry.canonical if entry else None,
+                    source="ruler" if entry else "model",
+                )
+            )
+        return resolve_short_forms(text, entities, self.watchlist)
+
+    def _extraction(self, article: Article, code: str, pipeline: str, doc: Doc) -> Extraction:
+        entities = self.entities(doc, pipeline)
+        events: list[Event] = []
+        lexicon = self._events_for(pipeline)
+        if lexicon is not None:
+            from workers.extract.events import code_events
+
+            events = code_events(doc, entities, lexicon)
+        return Extraction(
+            article_id=article.id,
+            story_id=article.story_id or article.id,
+            language=code,
+            text=article.text,
+            title=article.title,
+            url=article.url,
+            source=article.source,
+            published_at=article.published_at,
+            entities=entities,
+            events=events,
+            truncated=article.truncated,
+            ingested_at=article.ingested_at,
+            extracted_at=utc_now(),
+        )
+
+
+def resolve_short_forms(text: str, entities: list[Entity], watchlist: Watchlist) -> list[Entity]:
+    """Link "Putin", "Choe", "Kim" to the watched actor whose full name this article gives.
+
+    A short form is the first or last word of a watched person's alias as it appears in the
+    article. A short form two named actors share links to neither.
+    """
+    owners: dict[str, set[str]] = defaultdict(set)
+    for ent in entities:
+        actor = watchlist.get(ent.actor_id) if ent.actor_id else None
+        if actor is None or actor.type != "PER":
+            continue
+        words = re.findall(r"\w+", ent.text)
+        if len(words) < 2:
+            continue
+        for word in (words[0], words[-1]):
+            if len(word) >= _SHORT_FORM_MIN and word[0].isupper():
+                owners[word].add(actor.id)
+    unique = {word: next(iter(ids)) for word, ids in owners.items() if len(ids) == 1}
+    if not unique:
+        return entities
+    pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, unique)) + r")(?:nya)?(?!\w)")
+    taken = [(e.start, e.end) for e in entities]
+    resolved = list(entities)
+    for match in pattern.finditer(text):
+        start, end = match.span(1)
+        overlapping = [e for e in resolved if e.start < end and start < e.end]
+        if any(e.actor_id for e in overlapping):
+            continue
+        actor_id = unique[match.group(1)]
+        if overlapping:  # a model entity on the short form ("Kim" as PER): link it, keep its span
+            for ent in overlapping:
+                if ent.label == "PER" and ent.start == start:
+                    resolved[resolved.index(ent)] = ent.model_copy(
+                        update={"actor_id": actor_id, "canonical": actor_id}
+                    )
+            continue
+        resolved.append(
+            Entity(
+                text=text[start:end],
+                start=start,
+                end=end,
+                label="PER",
+                actor_id=actor_id,
+                canonical=actor_id,
+                source="ruler",
+            )
+        )
+        taken.append((start, end))
+    return sorted(resolved, key=lambda e: e.start)

@@ -1,0 +1,113 @@
+"""Every Prometheus metric of Pantau, declared once.
+
+Worker processes run under Celery's prefork pool, so metrics use prometheus-client's multiprocess
+mode: each process writes to files in PROMETHEUS_MULTIPROC_DIR (set before this module is
+imported: `pantau worker` and `pantau up` do it, see workers.runtime.worker_env) and one
+collector per process kind reads them all on scrape. Labels come from small fixed sets.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+STAGES = ("ingest", "extract", "alert")
+OUTCOMES = ("ok", "duplicate", "invalid", "retried", "failed", "dead_lettered")
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30, 60, 300)
+
+ARTICLES = Counter(
+    "pantau_articles_total", "Articles leaving a stage, by outcome.", ["stage", "outcome"]
+)
+STAGE_SECONDS = Histogram(
+    "pantau_stage_seconds",
+    "Time one task (a batch) spends in a stage.",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+INGEST_TO_ALERT_SECONDS = Histogram(
+    "pantau_ingest_to_alert_seconds",
+    "From an article's acceptance at ingest to its alert being recorded.",
+    buckets=LATENCY_BUCKETS,
+)
+LAST_SUCCESS = Gauge(
+    "pantau_stage_last_success_timestamp_seconds",
+    "Unix time of the last successful task of a stage.",
+    ["stage"],
+    multiprocess_mode="max",
+)
+TASK_RETRIES = Counter("pantau_task_retries_total", "Task retries scheduled.", ["stage"])
+DEDUP_DROPS = Counter("pantau_dedup_drops_total", "Articles dropped as duplicates.", ["kind"])
+ENTITIES = Counter("pantau_entities_total", "Entities found, by label.", ["label"])
+EVENTS = Counter("pantau_events_total", "Events coded, by PLOVER type.", ["type"])
+ALERTS = Counter(
+    "pantau_alerts_total", "Alerts by delivery channel and outcome.", ["channel", "outcome"]
+)
+WORKER_UP = Gauge(
+    "pantau_worker_up",
+    "1 while a worker process of this kind runs.",
+    ["kind"],
+    multiprocess_mode="liveall",
+)
+
+
+class QueueDepthCollector(Collector):
+    """Reads queue depths from Redis at scrape time (a gauge no worker could keep current)."""
+
+    def __init__(
+        self, read_depths: Callable[[], dict[str, int]], read_extra: Callable[[], dict[str, int]]
+    ) -> None:
+        self.read_depths = read_depths
+        self.read_extra = read_extra
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield pantau_queue_depth{queue} and the unacked / dead-letter depths."""
+        depth = GaugeMetricFamily(
+            "pantau_queue_depth", "Messages waiting in a queue.", labels=["queue"]
+        )
+        try:
+            depths = self.read_depths()
+            extra = self.read_extra()
+        except Exception:  # a scrape during a Redis restart reports nothing rather than failing
+            return
+        for queue, n in depths.items():
+            depth.add_metric([queue], n)
+        yield depth
+        yield GaugeMetricFamily(
+            "pantau_queue_unacked",
+            "Messages reserved by workers, not acked.",
+            value=extra.get("unacked", 0),
+        )
+        yield GaugeMetricFamily(
+            "pantau_dead_letter_depth",
+            "Messages in the dead-letter stream.",
+            value=extra.get("dead_letter", 0),
+        )
+
+
+def multiprocess_registry() -> CollectorRegistry:
+    """A registry that sums the multiprocess files of every process of this kind."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    return registry
+
+
+_server_lock = threading.Lock()
+
+
+def serve(port: int, registry: CollectorRegistry, host: str = "0.0.0.0") -> bool:
+    """Serve /metrics on `port` in a daemon thread; False (and no server) when the port is taken."""
+    if port <= 0:
+        return False
+    with _server_lock:
+        try:
+            start_http_server(port, addr=host, registry=registry)
+        except OSError:
+            return False
+    return True

@@ -1,0 +1,62 @@
+"""One typed Settings object, read from `PANTAU_*` environment variables at an entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WORKER_KINDS = ("ingest", "extract", "alert")
+
+
+class Settings(BaseSettings):
+    """Every knob of Pantau. Build it once (CLI, worker start, API factory) and pass parts down."""
+
+    model_config = SettingsConfigDict(env_prefix="PANTAU_", extra="ignore")
+
+    # Broker and storage
+    redis_url: str | None = Field(
+        default=None, description="Redis to use; unset = start a private embedded redis-server."
+    )
+    data_dir: Path = Field(default=Path("var"), description="Embedded Redis data, metrics files.")
+    namespace: str = Field(
+        default="pantau",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Prefix of every Redis key, Celery's queues included: one Redis, many deployments.",
+    )
+    visibility_timeout_s: int = Field(default=3600, ge=60)
+    article_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="How long articles stay.")
+    dedup_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="Exact-dup memory.")
+
+    # Inputs
+    max_input_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_article_chars: int = Field(default=1_000_000, ge=1000)
+    extract_batch_size: int = Field(default=16, ge=1, le=512)
+
+    outbound_allowlist: str = Field(
+        default="",
+        description="Hosts, addresses or CIDRs that feeds and webhooks may reach "
+        "although private/loopback (comma-separated).",
+    )
+
+    # Extraction and alerts
+    watchlist: Path | None = Field(default=None, description="Watchlist YAML; default config/.")
+    alert_stream_maxlen: int = Field(default=100_000, ge=100)
+
+    # HTTP API and metrics
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in containers.")
+    metrics_port_ingest: int = Field(default=9101, ge=0, le=65535)
+    metrics_port_extract: int = Field(default=9102, ge=0, le=65535)
+    metrics_port_alert: int = Field(default=9103, ge=0, le=65535)
+
+    def metrics_port(self, kind: str) -> int:
+        """The /metrics port of one worker kind (0 = not served)."""
+        return int(getattr(self, f"metrics_port_{kind}"))
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Where prometheus-client's multiprocess files live."""
+        return self.data_dir / "metrics"

@@ -1,0 +1,276 @@
+"""Pantau's state in Redis: articles, extractions, dedup marks, counters, alert and dead-letter streams.
+
+Every key starts with the deployment's namespace (`pantau:` by default); Celery's own queue keys
+carry the same prefix (kombu's `global_keyprefix`), so one Redis can hold several deployments.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis
+
+from workers.app import QUEUES
+from workers.domain import Alert, Article, Extraction
+from workers.errors import TransientError
+from workers.settings import Settings
+
+COUNTERS = ("accepted", "ingested", "duplicates", "completed", "dead_lettered", "alerts", "invalid")
+WORKER_HEARTBEAT_S = 5
+# Mark and append in one step, so a redelivered task can neither lose nor repeat an alert.
+_APPEND_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'alert', ARGV[3], 'actor_id', ARGV[4])
+  return 1
+end
+return 0
+"""
+WORKER_ALIVE_TTL_S = 15
+
+
+class Store:
+    """Typed access to the deployment's Redis keys. One per process; thread-safe via redis-py's pool."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.redis = client
+        self.settings = settings
+        self.ns = settings.namespace
+        self._append_once = client.register_script(_APPEND_ONCE)
+
+    @classmethod
+    def connect(cls, url: str, settings: Settings) -> Store:
+        """A store on the Redis at `url`."""
+        client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=30,
+            socket_connect_timeout=10,
+            health_check_interval=25,
+        )
+        return cls(client, settings)
+
+    def key(self, *parts: str) -> str:
+        """A key in this deployment's namespace."""
+        return ":".join((self.ns, *parts))
+
+    # Articles and extractions -------------------------------------------------------------
+
+    def save_articles(self, articles: Sequence[Article]) -> None:
+        """Store normalised articles for the extract stage (with the article TTL)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for article in articles:
+                pipe.set(
+                    self.key("article", article.id),
+                    article.model_dump_json(),
+                    ex=self.settings.article_ttl_s,
+                )
+            pipe.execute()
+
+    def load_articles(self, article_ids: Sequence[str]) -> list[Article]:
+        """The stored articles among `article_ids` (expired ones are missing)."""
+        if not article_ids:
+            return []
+        raw = self.redis.mget([self.key("article", i) for i in article_ids])
+        return [Article.model_validate_json(r) for r in raw if r]
+
+    def save_extractions(self, extractions: Sequence[Extraction]) -> None:
+        """Store what the extract stage found (the alert stage's input and the evidence)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for extraction in extractions:
+                pipe.set(
+                    self.key("extraction", extraction.article_id),
+                    extraction.model_dump_json(),
+                    ex=self.settings.article_ttl_s,
+                )
+            pipe.execute()
+
+    def load_extractions(self, article_ids: Sequence[str]) -> list[Extraction]:
+        """The stored extractions among `article_ids`."""
+        if not article_ids:
+            return []
+        raw = self.redis.mget([self.key("extraction", i) for i in article_ids])
+        return [Extraction.model_validate_json(r) for r in raw if r]
+
+    # Dedup ----------------------------------------------------------------------------------
+
+    def seen_article_ids(self, content_hashes: Sequence[str]) -> list[str | None]:
+        """For each content hash, the id of the article first seen with it, if any."""
+        if not content_hashes:
+            return []
+        return list(self.redis.mget([self.key("seen", h) for h in content_hashes]))
+
+    def mark_seen(self, articles: Iterable[Article]) -> None:
+        """Remember each article's content hash (first writer wins) for the dedup TTL."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for article in articles:
+                pipe.set(
+                    self.key("seen", article.content_hash),
+                    article.id,
+                    nx=True,
+                    ex=self.settings.dedup_ttl_s,
+                )
+            pipe.execute()
+
+    def claim(self, *parts: str, ttl_s: int | None = None) -> bool:
+        """Set a one-time mark; True only for the first caller (idempotency of redelivered work)."""
+        ttl = ttl_s or self.settings.article_ttl_s
+        return bool(self.redis.set(self.key("claim", *parts), "1", nx=True, ex=ttl))
+
+    # Counters -------------------------------------------------------------------------------
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add n to one of the deployment's article counters."""
+        if n:
+            self.redis.incrby(self.key("count", name), n)
+
+    def count_once(self, name: str, article_ids: Iterable[str]) -> int:
+        """Count each article once under `name`, however often it is redelivered."""
+        ids = list(article_ids)
+        if not ids:
+            return 0
+        with self.redis.pipeline(transaction=False) as pipe:
+            for article_id in ids:
+                pipe.set(
+                    self.key("once", name, article_id), "1", nx=True, ex=self.settings.article_ttl_s
+                )
+            fresh = sum(1 for ok in pipe.execute() if ok)
+        self.count(name, fresh)
+        return fresh
+
+    def counters(self) -> dict[str, int]:
+        """Every counter's current value."""
+        values = self.redis.mget([self.key("count", name) for name in COUNTERS])
+        return {name: int(v or 0) for name, v in zip(COUNTERS, values, strict=True)}
+
+    def is_completed(self, article_id: str) -> bool:
+        """Whether the article already passed every stage."""
+        return bool(self.redis.exists(self.key("once", "completed", article_id)))
+
+    # Alerts ---------------------------------------------------------------------------------
+
+    def append_alert_once(self, alert: Alert) -> bool:
+        """Record an alert in the stream unless its alert id was recorded before (atomic)."""
+        payload = alert.model_dump_json()
+        added = self._append_once(
+            keys=[self.key("alerted", alert.alert_id), self.key("alerts")],
+            args=[
+                self.settings.article_ttl_s,
+                self.settings.alert_stream_maxlen,
+                payload,
+                alert.actor_id,
+            ],
+        )
+        if added:
+            self.redis.publish(self.key("alerts", "live"), payload)
+        return bool(added)
+
+    def read_alerts(self, after: str = "0-0", count: int = 10_000) -> list[tuple[str, Alert]]:
+        """Alerts in the stream after stream id `after`, oldest first."""
+        entries = self.redis.xrange(
+            self.key("alerts"), min=f"({after}" if after != "0-0" else "-", count=count
+        )
+        return [
+            (entry_id, Alert.model_validate_json(fields["alert"])) for entry_id, fields in entries
+        ]
+
+    def last_alert_id(self) -> str:
+        """The id of the newest alert in the stream, or 0-0."""
+        last = self.redis.xrevrange(self.key("alerts"), count=1)
+        return last[0][0] if last else "0-0"
+
+    # Dead letters ---------------------------------------------------------------------------
+
+    def dead_letter(self, entry: dict[str, Any]) -> str:
+        """Append a failed message with its reason to the dead-letter stream."""
+        fields = {k: v if isinstance(v, str) else json.dumps(v) for k, v in entry.items()}
+        return str(self.redis.xadd(self.key("dlq"), fields, maxlen=100_000, approximate=True))
+
+    def dead_letters(self, count: int = 100) -> list[tuple[str, dict[str, str]]]:
+        """The oldest entries of the dead-letter stream."""
+        return list(self.redis.xrange(self.key("dlq"), count=count))
+
+    def dlq_depth(self) -> int:
+        """How many messages wait in the dead-letter stream."""
+        return int(self.redis.xlen(self.key("dlq")))
+
+    # Queues and workers ---------------------------------------------------------------------
+
+    def queue_depths(self) -> dict[str, int]:
+        """Messages waiting in each Celery queue (not counting those reserved by workers)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for queue in QUEUES:
+                pipe.llen(self.key(queue))
+            return dict(zip(QUEUES, (int(n) for n in pipe.execute()), strict=True))
+
+    def unacked(self) -> int:
+        """Messages delivered to workers and not yet acknowledged (kombu's unacked hash)."""
+        return int(self.redis.hlen(self.key("unacked")))
+
+    def register_worker(self, nodename: str, kind: str, pid: int, host: str) -> None:
+        """Record a worker's main process and mark it alive."""
+        record = {"kind": kind, "pid": pid, "host": host, "started_at": time.time()}
+        self.redis.hset(self.key("workers"), nodename, json.dumps(record))
+        self.heartbeat(nodename)
+
+    def heartbeat(self, nodename: str) -> None:
+        """Keep a worker marked alive for a few more seconds."""
+        self.redis.set(self.key("worker", nodename, "alive"), "1", ex=WORKER_ALIVE_TTL_S)
+
+    def unregister_worker(self, nodename: str) -> None:
+        """Forget a worker that shut down cleanly."""
+        self.redis.hdel(self.key("workers"), nodename)
+        self.redis.delete(self.key("worker", nodename, "alive"))
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Registered workers with `alive` from their heartbeat."""
+        records = self.redis.hgetall(self.key("workers"))
+        names = sorted(records)
+        alive = self.redis.mget([self.key("worker", n, "alive") for n in names]) if names else []
+        result = []
+        for name, is_alive in zip(names, alive, strict=True):
+            record = json.loads(records[name])
+            result.append(
+                {
+                    "name": name,
+                    "kind": record["kind"],
+                    "pid": record["pid"],
+                    "host": record["host"],
+                    "alive": bool(is_alive),
+                }
+            )
+        return result
+
+    def status(self) -> dict[str, Any]:
+        """What `pantau status --json` prints."""
+        counters = self.counters()
+        return {
+            "queues": self.queue_depths(),
+            "unacked": self.unacked(),
+            "articles": {
+                "accepted": counters["accepted"],
+                "ingested": counters["ingested"],
+                "duplicates": counters["duplicates"],
+                "completed": counters["completed"],
+                "dead_lettered": counters["dead_lettered"],
+            },
+            "alerts": counters["alerts"],
+            "dead_letter_depth": self.dlq_depth(),
+            "workers": self.workers(),
+        }
+
+    def drop_namespace(self) -> int:
+        """Delete every key of this namespace (tests and demo runs on a shared Redis)."""
+        deleted = 0
+        for key in self.redis.scan_iter(match=f"{self.ns}:*", count=1000):
+            deleted += int(self.redis.delete(key))
+        return deleted
+
+    def ping(self) -> None:
+        """Raise TransientError when Redis does not answer."""
+        try:
+            self.redis.ping()
+        except redis.RedisError as err:
+            raise TransientError(f"Redis unreachable: {err}") from err
