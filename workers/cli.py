@@ -31,7 +31,7 @@ app = typer.Typer(
 )
 dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter stream.")
 app.add_typer(dlq_app, name="dlq")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 log = logging.getLogger("pantau")
 
 

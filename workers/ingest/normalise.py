@@ -71,7 +71,8 @@ def normalise(
         article_id = short_hash("id", raw.id)
     else:
         article_id = short_hash("url", url) if url else short_hash("text", text)
-    language = (raw.language or "").strip().lower()[:3] or None
+    # "id", "en-US", "id_ID" -> the primary subtag; anything else is no hint at all
+    language = re.split(r"[-_]", (raw.language or "").strip().lower())[0] or None
     return Article(
         id=article_id,
         url=url,

@@ -101,11 +101,12 @@ def _canonical(url: str) -> str:
         host, colon, port = hostport.rpartition(":")
         if not colon:
             host, port = hostport, ""
-    host = _canonical_host(host)
-    if port == "" or DEFAULT_PORTS.get(scheme) == port.lstrip("0"):
-        port_part = ""
+    if ":" in host.strip("[]") and not host.startswith("[") or (port and not (port.isascii() and port.isdigit())):
+        # Not host[:port]; leave the authority as written (lower-cased), nothing to normalise.
+        host, port_part = hostport.lower(), ""
     else:
-        port_part = ":" + port
+        host = _canonical_host(host)
+        port_part = "" if port == "" or DEFAULT_PORTS.get(scheme) == port.lstrip("0") else ":" + port
     netloc = f"{userinfo}{at}{host}{port_part}"
     path = _upper_escapes(parts.path)
     stripped = path.rstrip("/")
@@ -128,11 +129,15 @@ def canonical_url(url: str) -> str:
     if not isinstance(url, str):
         return ""
     try:
-        once = _canonical(url)
-        # A second pass normally changes nothing; it settles odd hosts whose IDNA or case
-        # mapping changes again (rare), keeping the function idempotent.
-        twice = _canonical(once)
-        return twice if twice == _canonical(twice) else once
+        # One pass is normally a fixed point; a few odd inputs (IDNA or case mappings that
+        # change again) settle on a later pass. Iterating keeps the function idempotent.
+        current = _canonical(url)
+        for _ in range(4):
+            again = _canonical(current)
+            if again == current:
+                return current
+            current = again
+        return current
     except Exception:
         return url.strip()
 

@@ -1,0 +1,69 @@
+"""The seed article through real Redis and real workers of all three queues."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import Pipeline, wait_until
+from workers.app import app
+from workers.domain import RawArticle
+from workers.ingest.normalise import normalise
+from workers.ingest.tasks import send_articles
+
+
+def _alerts_for(pipeline: Pipeline, article_id: str) -> list[str]:
+    return sorted(a.actor_id for _, a in pipeline.store.read_alerts() if a.article_id == article_id)
+
+
+def test_pipeline_seed_alerts_watched_actors_once(pipeline: Pipeline, seed_text: str) -> None:
+    article = normalise(RawArticle(text=seed_text, source="Bisnis.com"), max_chars=1_000_000)
+    send_articles([article])
+    wait_until(lambda: pipeline.store.is_completed(article.id), 120, "the seed to complete")
+    assert _alerts_for(pipeline, article.id) == ["choe-son-hui", "kim-jong-un", "vladimir-putin"]
+    alert = next(a for _, a in pipeline.store.read_alerts() if a.actor_id == "kim-jong-un")
+    assert alert.ingested_at <= alert.alerted_at and alert.alerted_at.endswith("Z")
+    assert all(seed_text.replace("\r\n", "\n")[s.start : s.end] == s.text for s in alert.spans)
+
+    # Re-ingesting the same article is an exact duplicate: dropped, no second alert.
+    duplicates = pipeline.counter("duplicates")
+    send_articles([normalise(RawArticle(text=seed_text), max_chars=1_000_000)])
+    wait_until(lambda: pipeline.counter("duplicates") == duplicates + 1, 60, "the duplicate drop")
+    pipeline.wait_idle()
+    assert _alerts_for(pipeline, article.id) == ["choe-son-hui", "kim-jong-un", "vladimir-putin"]
+
+    # A redelivered alert task (the same ids again) records nothing new.
+    alerts_before = pipeline.counter("alerts")
+    app.send_task("pantau.alert.evaluate", args=[[article.id]])
+    app.send_task("pantau.extract.extract_batch", args=[[article.id]])
+    pipeline.wait_idle()
+    assert pipeline.counter("alerts") == alerts_before
+
+
+def test_pipeline_article_without_watched_actor_alerts_nobody(pipeline: Pipeline) -> None:
+    article = normalise(RawArticle(text="Presiden Prancis Emmanuel Macron tiba di Jakarta pada Senin."),
+                        max_chars=10_000)
+    send_articles([article])
+    wait_until(lambda: pipeline.store.is_completed(article.id), 60, "the article to complete")
+    assert _alerts_for(pipeline, article.id) == []
+
+
+def test_pipeline_poison_message_is_dead_lettered_and_workers_keep_running(pipeline: Pipeline) -> None:
+    depth = pipeline.store.dlq_depth()
+    app.send_task("pantau.ingest.ingest_articles", args=[[{"id": "poison", "text": 42}]])
+    wait_until(lambda: pipeline.store.dlq_depth() == depth + 1, 60, "the dead letter")
+    entry = pipeline.store.dead_letters(count=1000)[-1][1]
+    assert entry["task"] == "pantau.ingest.ingest_articles" and "ValidationError" in entry["error"]
+    assert pipeline.deployment.dead_processes() == []
+    article = normalise(RawArticle(text="Vladimir Putin berbicara di Moskow tentang ekonomi."),
+                        max_chars=10_000)
+    send_articles([article])
+    wait_until(lambda: pipeline.store.is_completed(article.id), 60, "work after the poison")
+    assert _alerts_for(pipeline, article.id) == ["vladimir-putin"]
+
+
+def test_pipeline_status_reports_workers_and_counters(pipeline: Pipeline) -> None:
+    status = pipeline.store.status()
+    assert set(status["queues"]) == {"ingest", "extract", "alert"}
+    kinds = {w["kind"] for w in status["workers"] if w["alive"]}
+    assert kinds == {"ingest", "extract", "alert"}
+    pids = {w["pid"] for w in status["workers"]}
+    assert pids == {p.pid for p in pipeline.deployment.processes.values()}
+    assert {"ingested", "completed", "dead_lettered"} <= set(status["articles"])

@@ -1,0 +1,73 @@
+"""The extractor on the seed article: language, country names, watched actors, short forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import TEST_WATCHLIST
+from workers.alert.watchlist import load_watchlist
+from workers.domain import Article
+from workers.extract.pipeline import Extractor
+
+
+def _article(text: str, language: str | None = None) -> Article:
+    return Article(id="t", text=text, language=language, content_hash="h",
+                   ingested_at="2024-10-29T00:00:00Z")
+
+
+@pytest.fixture(scope="module")
+def extractor() -> Extractor:
+    return Extractor(load_watchlist(TEST_WATCHLIST))
+
+
+def test_extract_seed_links_watched_actors_and_countries(extractor: Extractor, seed_text: str) -> None:
+    result = extractor.extract_many([_article(seed_text)])[0]
+    assert result.language == "id"
+    actors = {e.actor_id for e in result.entities if e.actor_id}
+    assert {"kim-jong-un", "vladimir-putin", "choe-son-hui"} <= actors
+    assert "xi-jinping" not in actors and "kim-yo-jong" not in actors
+    canonicals = {e.canonical for e in result.entities if e.label == "LOC"}
+    assert {"KP", "KR", "RU", "UA", "US"} <= canonicals
+    for ent in result.entities:
+        assert result.text[ent.start : ent.end] == ent.text
+
+
+def test_extract_short_forms_link_only_after_the_full_name(extractor: Extractor) -> None:
+    named = extractor.extract_many([_article("Kim Jong Un tiba di Moskow. Kim bertemu Putin.")])[0]
+    bare = extractor.extract_many([_article("Kim bertemu pejabat di Seoul kemarin.")])[0]
+    assert [e.actor_id for e in named.entities if e.text == "Kim"] == ["kim-jong-un"]
+    assert not any(e.actor_id for e in bare.entities)
+
+
+def test_extract_shared_short_form_links_neither(extractor: Extractor) -> None:
+    text = "Kim Jong Un dan Kim Yo Jong tiba. Kim berbicara."
+    result = extractor.extract_many([_article(text)])[0]
+    assert {e.actor_id for e in result.entities if e.text == "Kim"} <= {None}
+
+
+def test_extract_routes_malay_to_indonesian_and_other_languages_to_ruler(extractor: Extractor) -> None:
+    malay = _article("Kerajaan Malaysia telah mengumumkan bahawa sekolah akan dibuka semula minggu depan.")
+    french = _article("Le président Vladimir Putin a rencontré Kim Jong Un à Moscou mardi dernier.")
+    results = extractor.extract_many([malay, french])
+    assert results[0].language == "ms" and extractor.route(malay)[1] == "id"
+    assert results[1].language == "fr" and extractor.route(french)[1] == "xx"
+    assert {"vladimir-putin", "kim-jong-un"} <= {e.actor_id for e in results[1].entities}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "KOREA UTARA KIRIM PASUKAN KE RUSIA, KATA YOON",
+        "korea utara kirim pasukan ke rusia kata putin",
+        "<p>Putin&nbsp;tiba</p> 🇷🇺 di\u200b Moskow\r\nKim Jong\u0301 Un",
+        "Putin " * 20_000,
+    ],
+)
+def test_extract_odd_text_keeps_offsets_exact(extractor: Extractor, text: str) -> None:
+    from workers.domain import RawArticle
+    from workers.ingest.normalise import normalise
+
+    article = normalise(RawArticle(text=text), max_chars=50_000)
+    result = extractor.extract_many([article])[0]
+    for ent in result.entities:
+        assert result.text[ent.start : ent.end] == ent.text

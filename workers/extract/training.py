@@ -1,0 +1,553 @@
+"""Corpus conversion and spaCy NER training for the Indonesian (`id`) and English (`en`) pipelines.
+
+Usage (until `pantau train ner` wraps it):
+    python -m workers.extract.training --lang id --data /work/shared/data --out training/id
+
+Everything here is deterministic (seeded splits); the corpora are documented in
+`workers/extract/models/<lang>/README.md` and `docs/EVALUATION-NER.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workers.extract.evaluate import MISSING, Sentence, iob_to_spans, iter_conll_blocks, normalize_tags
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO_ROOT / "config" / "spacy"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+# ---------------------------------------------------------------------------------------------
+# Label mappings, one per corpus. Values: "PER"/"ORG"/"LOC"/"MISC", "O" (drop to O) or "-" (missing).
+# ---------------------------------------------------------------------------------------------
+IDNER_LABELS: dict[str, str] = {"PER": "PER", "ORG": "ORG", "LOC": "LOC"}
+NERUI_LABELS: dict[str, str] = {"PERSON": "PER", "ORGANIZATION": "ORG", "LOCATION": "LOC"}
+NERUGM_LABELS: dict[str, str] = {
+    "PERSON": "PER",
+    "ORGANIZATION": "ORG",
+    "LOCATION": "LOC",
+    "TIME": "O",
+    "QUANTITY": "O",
+}
+NERGRIT_LABELS: dict[str, str] = {"PERSON": "PER", "ORGANISATION": "ORG", "PLACE": "LOC"}
+# NERP has no ORG type: its O tokens are read as missing (see NERP_O_TAG), IND/EVT/FNB as missing too.
+NERP_LABELS: dict[str, str] = {"PPL": "PER", "PLC": "LOC", "IND": MISSING, "EVT": MISSING, "FNB": MISSING}
+NERP_O_TAG = MISSING
+WIKIGOLD_LABELS: dict[str, str] = {"PER": "PER", "ORG": "ORG", "LOC": "LOC", "MISC": MISSING}
+BTC_LABELS: dict[str, str] = {"PER": "PER", "ORG": "ORG", "LOC": "LOC"}
+WNUT17_LABELS: dict[str, str] = {
+    "person": "PER",
+    "location": "LOC",
+    "group": "ORG",
+    "corporation": "ORG",
+    "product": MISSING,
+    "creative-work": MISSING,
+}
+
+LABELS: tuple[str, ...] = ("PER", "ORG", "LOC")
+
+# Deterministic English held-out split (a tenth of wikigold documents + a tenth of each BTC section).
+EN_SPLIT_SEED = 20261126
+EN_HELDOUT_FRACTION = 0.10
+EN_DEV_FRACTION = 0.05
+
+# ---------------------------------------------------------------------------------------------
+# Country / capital gazetteer used to make "country names are LOC" consistent in the training data.
+# ---------------------------------------------------------------------------------------------
+ID_COUNTRY_NAMES: tuple[str, ...] = (
+    "Indonesia", "Amerika Serikat", "Amerika", "AS", "Jepang", "Inggris", "Britania Raya", "Tiongkok", "China",
+    "Cina", "RRT", "RRC", "Korea Utara", "Korea Selatan", "Korut", "Korsel", "Korea", "Rusia", "Jerman", "Prancis",
+    "Perancis", "Belanda", "Belgia", "Swiss", "Swedia", "Norwegia", "Denmark", "Finlandia", "Italia", "Spanyol",
+    "Portugal", "Yunani", "Turki", "Mesir", "Arab Saudi", "Saudi Arabia", "Suriah", "Irak", "Iran", "Israel",
+    "Palestina", "Yordania", "Lebanon", "Libanon", "Libya", "Tunisia", "Aljazair", "Maroko", "Afrika Selatan",
+    "Nigeria", "Kenya", "Etiopia", "Ethiopia", "Sudan", "Somalia", "Yaman", "Qatar", "Kuwait", "Uni Emirat Arab",
+    "UEA", "Oman", "Bahrain", "Afghanistan", "Pakistan", "India", "Bangladesh", "Sri Lanka", "Nepal", "Myanmar",
+    "Thailand", "Vietnam", "Kamboja", "Laos", "Malaysia", "Singapura", "Filipina", "Brunei", "Brunei Darussalam",
+    "Timor Leste", "Australia", "Selandia Baru", "Papua Nugini", "Kanada", "Meksiko", "Brasil", "Brazil",
+    "Argentina", "Kolombia", "Venezuela", "Chili", "Peru", "Kuba", "Ukraina", "Polandia", "Hungaria", "Austria",
+    "Ceko", "Rumania", "Bulgaria", "Serbia", "Kroasia", "Irlandia", "Skotlandia", "Taiwan", "Hong Kong",
+    "Mongolia", "Kazakhstan", "Uzbekistan", "Armenia", "Azerbaijan", "Belarus", "Islandia", "Luksemburg",
+    "Vatikan", "Uni Soviet",
+)
+CAPITAL_NAMES: tuple[str, ...] = (
+    "Jakarta", "Washington", "Beijing", "Tokyo", "Seoul", "Pyongyang", "Moskow", "Moscow", "London", "Paris",
+    "Berlin", "Roma", "Rome", "Madrid", "Kairo", "Cairo", "Riyadh", "Teheran", "Tehran", "Baghdad", "Bagdad",
+    "Damaskus", "Damascus", "Yerusalem", "Jerusalem", "Tel Aviv", "Ankara", "Kabul", "Islamabad", "New Delhi",
+    "Bangkok", "Hanoi", "Manila", "Kuala Lumpur", "Canberra", "Ottawa", "Brussel", "Brussels", "Den Haag",
+    "Amsterdam", "Jenewa", "Geneva", "Wina", "Vienna", "Beirut", "Doha", "Abu Dhabi", "Kiev", "Kyiv", "Taipei",
+    "Phnom Penh", "Yangon", "Naypyidaw", "Dhaka", "Colombo", "Wellington", "Athena", "Athens", "Lisabon",
+    "Lisbon", "Stockholm", "Oslo", "Kopenhagen", "Copenhagen", "Helsinki", "Warsawa", "Warsaw", "Praha",
+    "Prague", "Budapest", "Dili", "Bandar Seri Begawan", "Vientiane", "Ulan Bator", "Tripoli", "Tunis",
+    "Amman", "Sanaa", "Kuwait City", "Manama", "Muskat", "Muscat", "Nairobi", "Addis Ababa", "Khartoum",
+    "Mogadishu", "Pretoria", "Buenos Aires", "Brasilia", "Bogota", "Caracas", "Santiago", "Lima", "Havana",
+    "Meksiko City", "Mexico City",
+)
+# Country names from pycountry that are too ambiguous to relabel (person names, common words).
+GAZETTEER_EXCLUDE: frozenset[str] = frozenset(
+    {"Chad", "Jordan", "Georgia", "Jersey", "Turkey", "Mali", "Niger", "Guinea", "Togo", "Dominica", "Timor",
+     "Guernsey", "Man", "Christmas Island", "Cook Islands", "Norfolk Island", "Heard Island and McDonald Islands"}
+)
+# A gazetteer hit right after one of these words is left alone ("bahasa Inggris" is a language).
+GAZETTEER_BLOCK_PREV: frozenset[str] = frozenset({"bahasa", "Bahasa", "berbahasa", "Berbahasa"})
+
+
+def build_location_gazetteer(extra: Iterable[str] = ()) -> frozenset[tuple[str, ...]]:
+    """Country (pycountry English names + Indonesian list) and capital names as token tuples."""
+    names: set[str] = set(ID_COUNTRY_NAMES) | set(CAPITAL_NAMES) | set(extra)
+    try:
+        import pycountry
+
+        for c in pycountry.countries:
+            for attr in ("name", "common_name"):
+                val = getattr(c, attr, None)
+                if val and "," not in val and "(" not in val and len(val.split()) <= 3:
+                    names.add(val)
+    except ImportError:  # pragma: no cover - pycountry is a project dependency
+        pass
+    names.add("Palestine")
+    return frozenset(tuple(n.split()) for n in names if n not in GAZETTEER_EXCLUDE)
+
+
+def relabel_locations(
+    tokens: Sequence[str], tags: Sequence[str], gazetteer: frozenset[tuple[str, ...]]
+) -> tuple[list[str], int]:
+    """Retag O-tagged gazetteer matches (longest first, case-sensitive) as LOC; return tags and #spans changed."""
+    out = list(tags)
+    max_len = max((len(g) for g in gazetteer), default=0)
+    i, changed = 0, 0
+    while i < len(tokens):
+        hit = 0
+        if out[i] == "O" and not (i > 0 and tokens[i - 1] in GAZETTEER_BLOCK_PREV):
+            for n in range(min(max_len, len(tokens) - i), 0, -1):
+                if tuple(tokens[i : i + n]) in gazetteer and all(t == "O" for t in out[i : i + n]):
+                    # do not glue onto a following I- continuation of some other entity
+                    if i + n < len(out) and out[i + n].startswith("I-"):
+                        continue
+                    hit = n
+                    break
+        if hit:
+            out[i] = "B-LOC"
+            for j in range(i + 1, i + hit):
+                out[j] = "I-LOC"
+            changed += 1
+            i += hit
+        else:
+            i += 1
+    return out, changed
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+# ---------------------------------------------------------------------------------------------
+def split_multiword(tokens: Sequence[str], tags: Sequence[str]) -> Sentence:
+    """Split tokens that contain whitespace (NERP "salah satu") into words, continuing the entity tag."""
+    out_toks: list[str] = []
+    out_tags: list[str] = []
+    for tok, tag in zip(tokens, tags):
+        parts = tok.split()
+        if not parts:
+            continue
+        for k, part in enumerate(parts):
+            out_toks.append(part)
+            if k > 0 and tag.startswith("B-"):
+                out_tags.append("I-" + tag[2:])
+            else:
+                out_tags.append(tag)
+    return out_toks, out_tags
+
+
+def read_corpus(
+    path: str | Path,
+    label_map: Mapping[str, str],
+    o_tag: str = "O",
+    sep: str | None = None,
+) -> list[Sentence]:
+    """Read one CoNLL/TSV corpus file into (words, IOB2 tags) with `label_map`, O->`o_tag`, split multi-word tokens."""
+    out: list[Sentence] = []
+    for _doc, rows in iter_conll_blocks(path, sep=sep):
+        tokens = [r[0] for r in rows]
+        raw_tags = [r[-1] if len(r) > 1 else "O" for r in rows]
+        toks, tags = split_multiword(tokens, normalize_tags(raw_tags, label_map, o_tag=o_tag))
+        if toks:
+            out.append((toks, normalize_tags(tags, {}, o_tag=o_tag)))
+    return out
+
+
+def read_documents(path: str | Path, label_map: Mapping[str, str], sep: str | None = None) -> list[list[Sentence]]:
+    """Read a `-DOCSTART-`-delimited file (wikigold) into documents of sentences."""
+    docs: dict[int, list[Sentence]] = {}
+    for doc_idx, rows in iter_conll_blocks(path, sep=sep):
+        toks, tags = split_multiword([r[0] for r in rows], normalize_tags([r[-1] for r in rows], label_map))
+        if toks:
+            docs.setdefault(doc_idx, []).append((toks, tags))
+    return [docs[k] for k in sorted(docs)]
+
+
+def read_idner(path: str | Path) -> list[Sentence]:
+    """idner-news-2k: space-separated `tok upos tag`, IOB2, CRLF."""
+    return read_corpus(path, IDNER_LABELS)
+
+
+def read_nerui(path: str | Path) -> list[Sentence]:
+    """IndoLEM NER-UI: TAB `tok tag`, IOB2."""
+    return read_corpus(path, NERUI_LABELS)
+
+
+def read_nerugm(path: str | Path) -> list[Sentence]:
+    """IndoLEM NER-UGM: TIME/QUANTITY dropped to O, invalid I- repaired to B-."""
+    return read_corpus(path, NERUGM_LABELS)
+
+
+def read_nergrit(path: str | Path) -> list[Sentence]:
+    """IndoNLU NERGrit: PERSON/ORGANISATION/PLACE."""
+    return read_corpus(path, NERGRIT_LABELS)
+
+
+def read_nerp(path: str | Path, o_as_missing: bool = True) -> list[Sentence]:
+    """IndoNLU NERP (lower-cased): PPL->PER, PLC->LOC; O and IND/EVT/FNB become missing; multi-word tokens split."""
+    return read_corpus(path, NERP_LABELS, o_tag=NERP_O_TAG if o_as_missing else "O", sep="\t")
+
+
+def read_wikigold(path: str | Path, misc: bool = False) -> list[list[Sentence]]:
+    """wikigold (IOB1 -> IOB2) as documents; MISC kept only if `misc`, else missing."""
+    lm = dict(WIKIGOLD_LABELS, MISC="MISC") if misc else WIKIGOLD_LABELS
+    return read_documents(path, lm)
+
+
+def read_btc(path: str | Path) -> list[Sentence]:
+    """Broad Twitter Corpus section file: PER/ORG/LOC, IOB2."""
+    return read_corpus(path, BTC_LABELS, sep="\t")
+
+
+def read_wnut17(path: str | Path, misc: bool = False) -> list[Sentence]:
+    """WNUT-17: person/location/group/corporation mapped; product/creative-work missing (or MISC if `misc`)."""
+    lm = dict(WNUT17_LABELS, product="MISC", **{"creative-work": "MISC"}) if misc else WNUT17_LABELS
+    return read_corpus(path, lm, sep="\t")
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus assembly
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class CorpusSplit:
+    """Named train/dev (and optional held-out test) sentence lists plus bookkeeping."""
+
+    train: list[Sentence] = field(default_factory=list)
+    dev: list[Sentence] = field(default_factory=list)
+    heldout: list[Sentence] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _count(sents: Sequence[Sentence]) -> dict[str, int]:
+    c: Counter[str] = Counter()
+    for toks, tags in sents:
+        c["sentences"] += 1
+        c["tokens"] += len(toks)
+        for _s, _e, lab in iob_to_spans(tags):
+            c[lab] += 1
+    return dict(c)
+
+
+def _relabel_all(
+    sents: list[Sentence], gazetteer: frozenset[tuple[str, ...]] | None
+) -> tuple[list[Sentence], int]:
+    if not gazetteer:
+        return sents, 0
+    out: list[Sentence] = []
+    total = 0
+    for toks, tags in sents:
+        new, n = relabel_locations(toks, tags, gazetteer)
+        out.append((toks, new))
+        total += n
+    return out, total
+
+
+def build_id_corpus(data_dir: Path, relabel: bool = True, nerp: bool = True) -> CorpusSplit:
+    """Indonesian train/dev: dev = NERGrit valid + NER-UI dev.01 + NER-UGM dev.01 (idner dev is never used)."""
+    d = Path(data_dir)
+    gaz = build_location_gazetteer() if relabel else None
+    parts_train: dict[str, list[Sentence]] = {
+        "idner-news-2k/train": read_idner(d / "idner-news-2k/train.heldout-filtered.txt"),
+        "indolem-nerui/train.01+test.01": read_nerui(d / "indolem-nerui/train.01.tsv")
+        + read_nerui(d / "indolem-nerui/test.01.tsv"),
+        "indolem-nerugm/train.01+test.01": read_nerugm(d / "indolem-nerugm/train.01.heldout-filtered.tsv")
+        + read_nerugm(d / "indolem-nerugm/test.01.heldout-filtered.tsv"),
+        "indonlu-nergrit/train+test": read_nergrit(d / "indonlu-nergrit/train_preprocess.txt")
+        + read_nergrit(d / "indonlu-nergrit/test_preprocess.txt"),
+    }
+    parts_dev: dict[str, list[Sentence]] = {
+        "indonlu-nergrit/valid": read_nergrit(d / "indonlu-nergrit/valid_preprocess.txt"),
+        "indolem-nerui/dev.01": read_nerui(d / "indolem-nerui/dev.01.tsv"),
+        "indolem-nerugm/dev.01": read_nerugm(d / "indolem-nerugm/dev.01.heldout-filtered.tsv"),
+    }
+    split = CorpusSplit()
+    relabelled: dict[str, int] = {}
+    for name, sents in list(parts_train.items()) + list(parts_dev.items()):
+        sents, n = _relabel_all(sents, gaz)
+        relabelled[name] = n
+        if name in parts_dev:
+            split.dev.extend(sents)
+        else:
+            split.train.extend(sents)
+        split.stats[name] = _count(sents)
+    if nerp:
+        nerp_sents = read_nerp(d / "indonlu-nerp/train_preprocess.heldout-filtered.txt")
+        split.train.extend(nerp_sents)
+        split.stats["indonlu-nerp/train (O=missing)"] = _count(nerp_sents)
+    split.stats["gazetteer_relabelled_spans"] = relabelled
+    return split
+
+
+def english_split(data_dir: Path, seed: int = EN_SPLIT_SEED, misc: bool = False) -> CorpusSplit:
+    """English: held-out tenth of wikigold (by document) + BTC (by tweet per section), seeded; rest trains."""
+    d = Path(data_dir)
+    rng = random.Random(seed)
+    split = CorpusSplit()
+    wg_docs = read_wikigold(d / "en-wikigold/wikigold.conll.txt", misc=misc)
+    n = len(wg_docs)
+    order = list(range(n))
+    rng.shuffle(order)
+    n_held = round(n * EN_HELDOUT_FRACTION)
+    n_dev = round(n * EN_DEV_FRACTION)
+    held_idx = sorted(order[:n_held])
+    dev_idx = sorted(order[n_held : n_held + n_dev])
+    split.stats["wikigold_heldout_docs"] = held_idx
+    split.stats["wikigold_dev_docs"] = dev_idx
+    for i, doc in enumerate(wg_docs):
+        target = split.heldout if i in held_idx else split.dev if i in dev_idx else split.train
+        target.extend(doc)
+    for sec in ("a", "b", "e", "f", "g", "h"):
+        sents = read_btc(d / f"en-btc/{sec}.conll")
+        order = list(range(len(sents)))
+        rng.shuffle(order)
+        nh = round(len(sents) * EN_HELDOUT_FRACTION)
+        nd = round(len(sents) * EN_DEV_FRACTION)
+        held = set(order[:nh])
+        dev = set(order[nh : nh + nd])
+        split.stats[f"btc_{sec}_heldout_sentences"] = sorted(held)
+        for i, s in enumerate(sents):
+            (split.heldout if i in held else split.dev if i in dev else split.train).append(s)
+    for fname in ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated"):
+        split.train.extend(read_wnut17(d / "en-wnut17" / fname, misc=misc))
+    if misc:
+        # wikigold MISC in the held-out file is ignored by the PER/ORG/LOC evaluation anyway
+        pass
+    split.stats["train"] = _count(split.train)
+    split.stats["dev"] = _count(split.dev)
+    split.stats["heldout"] = _count(split.heldout)
+    return split
+
+
+# ---------------------------------------------------------------------------------------------
+# DocBin / CoNLL writers
+# ---------------------------------------------------------------------------------------------
+def sentences_to_docs(sentences: Iterable[Sentence], lang: str, lowercase: bool = False) -> list[Any]:
+    """Build spaCy Docs with gold words/entities (`-` -> missing annotation)."""
+    import spacy
+    from spacy.tokens import Doc
+
+    vocab = spacy.blank(lang).vocab
+    docs = []
+    for toks, tags in sentences:
+        words = [t.lower() for t in toks] if lowercase else list(toks)
+        spaces = [True] * (len(words) - 1) + [False]
+        ents = [None if t == MISSING else t for t in tags]
+        docs.append(Doc(vocab, words=words, spaces=spaces, ents=ents))
+    return docs
+
+
+def write_docbin(sentences: Sequence[Sentence], path: Path, lang: str) -> Path:
+    """Serialise sentences as a spaCy DocBin at `path`."""
+    from spacy.tokens import DocBin
+
+    db = DocBin(store_user_data=False)
+    for doc in sentences_to_docs(sentences, lang):
+        db.add(doc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db.to_disk(path)
+    return path
+
+
+def write_conll(sentences: Sequence[Sentence], path: Path) -> Path:
+    """Write sentences as a TAB-separated IOB2 file readable by `evaluate.read_conll`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for toks, tags in sentences:
+            for t, g in zip(toks, tags):
+                fh.write(f"{t}\t{'O' if g == MISSING else g}\n")
+            fh.write("\n")
+    return path
+
+
+def build_docbins(lang: str, data_dir: Path, out_dir: Path, misc: bool = False, relabel: bool = True) -> dict[str, Path]:
+    """Convert the corpora for `lang` into train.spacy / dev.spacy (+ en held-out CoNLL) under `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if lang == "id":
+        split = build_id_corpus(Path(data_dir), relabel=relabel)
+    elif lang == "en":
+        split = english_split(Path(data_dir), misc=misc)
+    else:
+        raise ValueError(f"unsupported language: {lang}")
+    paths = {
+        "train": write_docbin(split.train, out_dir / "train.spacy", lang),
+        "dev": write_docbin(split.dev, out_dir / "dev.spacy", lang),
+    }
+    if split.heldout:
+        paths["heldout"] = write_conll(split.heldout, out_dir / "heldout.conll")
+    stats = dict(split.stats, n_train=len(split.train), n_dev=len(split.dev), n_heldout=len(split.heldout))
+    (out_dir / "corpus-stats.json").write_text(json.dumps(stats, indent=1), encoding="utf-8")
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+def train_ner(
+    lang: str,
+    data_dir: Path,
+    out_dir: Path,
+    config_path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    misc: bool = False,
+    ship_to: Path | None = None,
+) -> Path:
+    """Convert data, train with spaCy's training API using config/spacy/ner_<lang>.cfg, return model-best dir."""
+    from spacy.cli.train import train as spacy_train
+
+    out_dir = Path(out_dir)
+    cfg = Path(config_path) if config_path else CONFIG_DIR / f"ner_{lang}.cfg"
+    paths = build_docbins(lang, data_dir, out_dir / "corpus", misc=misc)
+    ov: dict[str, Any] = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"])}
+    ov.update(overrides or {})
+    t0 = time.monotonic()
+    spacy_train(cfg, out_dir / "model", overrides=ov, use_gpu=-1)
+    elapsed = time.monotonic() - t0
+    (out_dir / "train-time.json").write_text(json.dumps({"seconds": elapsed, "overrides": ov}), encoding="utf-8")
+    best = out_dir / "model" / "model-best"
+    if ship_to is not None:
+        export_model(best, ship_to)
+    return best
+
+
+def export_model(model_dir: Path, dest: Path, name: str | None = None, version: str = "0.1.0") -> Path:
+    """Save a trained pipeline (tok2vec + ner only, no training state) to `dest` via nlp.to_disk."""
+    import spacy
+
+    nlp = spacy.load(model_dir)
+    keep = {"tok2vec", "ner"}
+    for pipe_name in list(nlp.pipe_names):
+        if pipe_name not in keep:
+            nlp.remove_pipe(pipe_name)
+    nlp.meta["name"] = name or f"pantau_ner_{nlp.lang}"
+    nlp.meta["version"] = version
+    dest = Path(dest)
+    readme = dest / "README.md"
+    saved = readme.read_text(encoding="utf-8") if readme.exists() else None
+    if dest.exists():
+        shutil.rmtree(dest)
+    nlp.to_disk(dest)
+    if saved is not None:
+        readme.write_text(saved, encoding="utf-8")
+    return dest
+
+
+def evaluate_file(
+    model: Path | str,
+    path: Path,
+    labels: Sequence[str] = LABELS,
+    lowercase: bool = False,
+    relabel_gold: bool = False,
+) -> dict[str, Any]:
+    """Load a pipeline and score it on one CoNLL/TSV file (optionally with gazetteer-relabelled gold)."""
+    import spacy
+
+    from workers.extract.evaluate import evaluate_ner, read_conll
+
+    nlp = spacy.load(model)
+    sents = read_conll(path)
+    if relabel_gold:
+        sents, _n = _relabel_all(sents, build_location_gazetteer())
+    return evaluate_ner(nlp, sents, labels=labels, lowercase=lowercase)
+
+
+def measure_speed(model: Path | str, indosum: Path, n_docs: int = 500, batch_size: int = 64) -> dict[str, float]:
+    """Tokens/s of nlp.pipe over the first `n_docs` IndoSum articles (single process)."""
+    import spacy
+
+    nlp = spacy.load(model)
+    texts: list[str] = []
+    with open(indosum, encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            texts.append(" ".join(tok for para in rec["paragraphs"] for sent in para for tok in sent))
+            if len(texts) >= n_docs:
+                break
+    list(nlp.pipe(texts[:20]))  # warm-up
+    t0 = time.perf_counter()
+    n_tok = sum(len(doc) for doc in nlp.pipe(texts, batch_size=batch_size))
+    dt = time.perf_counter() - t0
+    return {"tokens": n_tok, "seconds": dt, "tokens_per_s": n_tok / dt, "docs": len(texts)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: convert + train (+ optionally ship) one language, or evaluate / time a model."""
+    ap = argparse.ArgumentParser(prog="python -m workers.extract.training", description=__doc__.splitlines()[0])
+    ap.add_argument("--lang", choices=("id", "en"), required=True)
+    ap.add_argument("--data", type=Path, default=None, help="directory holding the corpora (e.g. /work/shared/data)")
+    ap.add_argument("--out", type=Path, default=None, help="scratch output dir (DocBins, checkpoints)")
+    ap.add_argument("--eval", type=Path, default=None, metavar="FILE", help="score --model on a CoNLL/TSV file")
+    ap.add_argument("--speed", type=Path, default=None, metavar="JSONL", help="tokens/s of --model on IndoSum jsonl")
+    ap.add_argument("--model", type=Path, default=None, help="pipeline dir for --eval/--speed (default: shipped)")
+    ap.add_argument("--labels", default=",".join(LABELS))
+    ap.add_argument("--lowercase", action="store_true", help="--eval: lower-case the input text")
+    ap.add_argument("--relabel-gold", action="store_true", help="--eval: apply the country/capital LOC gazetteer to gold")
+    ap.add_argument("--config", type=Path, default=None)
+    ap.add_argument("--convert-only", action="store_true", help="only write the DocBins")
+    ap.add_argument("--ship", type=Path, default=None, help="copy model-best here (e.g. workers/extract/models/id)")
+    ap.add_argument("--misc", action="store_true", help="keep MISC as a label (English)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    args = ap.parse_args(argv)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    model = args.model or MODELS_DIR / args.lang
+    if args.eval is not None:
+        from workers.extract.evaluate import format_report
+
+        res = evaluate_file(model, args.eval, tuple(args.labels.split(",")), args.lowercase, args.relabel_gold)
+        print(format_report(res))
+        return 0
+    if args.speed is not None:
+        print(json.dumps(measure_speed(model, args.speed)))
+        return 0
+    if args.data is None or args.out is None:
+        ap.error("--data and --out are required for training")
+    if args.convert_only:
+        with console.status(f"converting {args.lang} corpora"):
+            paths = build_docbins(args.lang, args.data, args.out / "corpus", misc=args.misc)
+        console.print({k: str(v) for k, v in paths.items()})
+        return 0
+    overrides: dict[str, Any] = {}
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        try:
+            overrides[k] = json.loads(v)
+        except json.JSONDecodeError:
+            overrides[k] = v
+    best = train_ner(args.lang, args.data, args.out, args.config, overrides, misc=args.misc, ship_to=args.ship)
+    console.print(f"[green]model-best:[/green] {best}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
