@@ -409,6 +409,98 @@ def up(
         raise _fail(str(error), code=1) from error
 
 
+@app.command()
+def bench(
+    corpus: Annotated[Path, typer.Option(help="JSONL corpus: IndoSum, Wikinews or article records.")],
+    articles: Annotated[int, typer.Option(min=1, help="How many articles to replay.")] = 1000,
+    extract_workers: Annotated[int, typer.Option(min=1, max=16, help="Extract processes (K).")] = 1,
+    watchlist: Annotated[Path | None, typer.Option(help="Watchlist YAML.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    warmup: Annotated[int, typer.Option(help="Articles sent first and not measured.")] = 20,
+) -> None:
+    """Replay N articles through the full queue pipeline; compare with in-process extraction."""
+    from workers import bench as measure
+    from workers.extract.pipeline import Extractor
+    from workers.ingest.corpora import read_corpus
+    from workers.ingest.normalise import normalise
+    from workers.runtime import deployment
+    from workers.watchlist_source import WatchlistSource
+
+    base = _settings(watchlist=watchlist.resolve() if watchlist else None)
+    try:
+        raw = list(read_corpus(corpus, articles + warmup))
+    except (InputError, OSError) as error:
+        raise _fail(str(error)) from error
+    if len(raw) <= warmup:
+        raise _fail(f"{corpus}: needs more than {warmup} articles")
+    data_dir = Path(tempfile.mkdtemp(prefix="pantau-bench-"))
+    run_id = uuid.uuid4().hex[:8]
+    settings = base.model_copy(update={
+        "data_dir": data_dir, "namespace": f"pantau-bench-{run_id}",
+        "metrics_port_ingest": 0, "metrics_port_extract": 0, "metrics_port_alert": 0,
+    })
+    current = WatchlistSource.from_settings(settings).current()
+    try:
+        with deployment(settings, {"ingest": 1, "extract": extract_workers, "alert": 1}) as running:
+            store = _start_pipeline(running, settings)
+            warm = [normalise(r, max_chars=settings.max_article_chars) for r in raw[:warmup]]
+            _enqueue(store, warm)
+            measure.wait_completed(store, warm, 300)
+            with measure.RssSampler(running) as rss, Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(), console=err, transient=True,
+            ) as progress:
+                task = progress.add_task("replaying", total=len(raw) - warmup)
+                started = time.time()
+                # Stamped at acceptance, like the API and `pantau ingest` do.
+                replay = [normalise(r, max_chars=settings.max_article_chars) for r in raw[warmup:]]
+                _enqueue(store, replay)
+                completed = measure.wait_completed(
+                    store, replay, 3600, lambda n: progress.update(task, completed=n))
+                finished = max(t for t in store.completion_times([a.id for a in replay]) if t)
+            elapsed = finished - started
+            latency = measure.latency_ms(store, replay)
+            if settings.redis_url:
+                store.drop_namespace()
+    except PantauError as error:
+        raise _fail(f"{error} (logs in {data_dir / 'logs'})", code=1) from error
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+    err.print("measuring in-process extraction on the same articles...")
+    extractor = Extractor(current)
+    extractor.warm_up()
+    extractor.extract_many(warm)
+    tokens = sum(len(doc) for doc in extractor.nlp("id").tokenizer.pipe(a.text for a in replay))
+    in_started = time.perf_counter()
+    extractor.extract_many(replay)
+    in_elapsed = time.perf_counter() - in_started
+    pipeline_aps = completed / elapsed
+    inprocess_aps = len(replay) / in_elapsed
+    result = {
+        "articles": len(replay), "completed": completed, "seconds": round(elapsed, 3),
+        "articles_per_s": round(pipeline_aps, 2), "tokens": tokens,
+        "tokens_per_s": round(tokens / elapsed, 1),
+        "latency_ms": {k: round(v, 1) for k, v in latency.items()},
+        "inprocess_articles_per_s": round(inprocess_aps, 2),
+        "inprocess_tokens_per_s": round(tokens / in_elapsed, 1),
+        "extract_workers": extract_workers,
+        "ratio": round(pipeline_aps / (inprocess_aps * extract_workers), 3),
+        "rss_mb": {kind: round(v, 1) for kind, v in rss.peaks.items()},
+        "machine": measure.machine(),
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    console = Console()
+    console.print(f"pipeline    {result['articles_per_s']} articles/s, {result['tokens_per_s']} tokens/s "
+                  f"({completed}/{len(replay)} articles in {elapsed:.1f} s, K={extract_workers})")
+    console.print(f"latency     p50 {latency['p50']:.0f} ms  p95 {latency['p95']:.0f} ms  "
+                  f"p99 {latency['p99']:.0f} ms  (ingest -> alert stage)")
+    console.print(f"in-process  {result['inprocess_articles_per_s']} articles/s, "
+                  f"{result['inprocess_tokens_per_s']} tokens/s; ratio {result['ratio']}")
+    console.print(f"peak RSS    {result['rss_mb']} MB")
+
+
 @dlq_app.command("list")
 def dlq_list(limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
     """Dead-lettered messages, one JSON line each: task, error, article ids."""

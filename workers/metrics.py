@@ -43,6 +43,9 @@ LAST_SUCCESS = Gauge(
 )
 TASK_RETRIES = Counter("pantau_task_retries_total", "Task retries scheduled.", ["stage"])
 DEDUP_DROPS = Counter("pantau_dedup_drops_total", "Articles dropped as duplicates.", ["kind"])
+STORY_MERGES = Counter(
+    "pantau_story_merges_total", "Near-duplicates and revisions joined to an existing story."
+)
 ENTITIES = Counter("pantau_entities_total", "Entities found, by label.", ["label"])
 EVENTS = Counter("pantau_events_total", "Events coded, by PLOVER type.", ["type"])
 ALERTS = Counter(

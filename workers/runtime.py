@@ -169,17 +169,17 @@ def worker_command(kind: str, concurrency: int, extra: list[str] | None = None) 
 
 
 def worker_env(settings: Settings, kind: str, redis_url: str) -> dict[str, str]:
-    """Environment for a worker process: the broker, the namespace, its metrics directory."""
+    """Environment for a child process: every setting as PANTAU_*, the broker, its metrics dir."""
     env = dict(os.environ)
-    env.update(
-        {
-            "PANTAU_REDIS_URL": redis_url,
-            "PANTAU_NAMESPACE": settings.namespace,
-            "PANTAU_DATA_DIR": str(settings.data_dir.resolve()),
-            "PANTAU_WORKER_KIND": kind,
-            "PROMETHEUS_MULTIPROC_DIR": str(prepare_metrics_dir(settings, kind)),
-        }
-    )
+    for name, value in settings.model_dump(mode="json").items():
+        if value is not None:
+            env[f"PANTAU_{name.upper()}"] = str(value)
+    env.update({
+        "PANTAU_REDIS_URL": redis_url,
+        "PANTAU_DATA_DIR": str(settings.data_dir.resolve()),
+        "PANTAU_WORKER_KIND": kind,
+        "PROMETHEUS_MULTIPROC_DIR": str(prepare_metrics_dir(settings, kind)),
+    })
     if settings.watchlist is not None:
         env["PANTAU_WATCHLIST"] = str(Path(settings.watchlist).resolve())
     return env

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(default=3600, ge=60)
     article_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="How long articles stay.")
     dedup_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="Exact-dup memory.")
+    story_window_s: int = Field(
+        default=3 * 24 * 3600,
+        ge=60,
+        description="Near-duplicates within this window share a story.",
+    )
 
     # Inputs
     max_input_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)

@@ -13,9 +13,9 @@ from typing import Any
 
 import redis
 
-from workers.app import QUEUES
 from workers.domain import Alert, Article, Extraction
 from workers.errors import TransientError
+from workers.settings import WORKER_KINDS as QUEUES
 from workers.settings import Settings
 
 COUNTERS = ("accepted", "ingested", "duplicates", "completed", "dead_lettered", "alerts", "invalid")
@@ -114,6 +114,30 @@ class Store:
                 )
             pipe.execute()
 
+    def story_candidates(self, band_keys: Sequence[str]) -> list[tuple[str, str]]:
+        """Stories that share an LSH band with a signature: (story_id, stored signature)."""
+        if not band_keys:
+            return []
+        story_ids = list(
+            dict.fromkeys(s for s in self.redis.mget([self.key("band", k) for k in band_keys]) if s)
+        )
+        if not story_ids:
+            return []
+        signatures = self.redis.mget([self.key("story", s) for s in story_ids])
+        return [(s, sig) for s, sig in zip(story_ids, signatures, strict=True) if sig]
+
+    def remember_story(
+        self, story_id: str, signature: str, band_keys: Sequence[str], opens_story: bool
+    ) -> None:
+        """Keep a story's first signature and point its band keys at it, for the story window."""
+        ttl = self.settings.story_window_s
+        with self.redis.pipeline(transaction=False) as pipe:
+            if opens_story:
+                pipe.set(self.key("story", story_id), signature, nx=True, ex=ttl)
+            for band in band_keys:
+                pipe.set(self.key("band", band), story_id, nx=True, ex=ttl)
+            pipe.execute()
+
     def claim(self, *parts: str, ttl_s: int | None = None) -> bool:
         """Set a one-time mark; True only for the first caller (idempotency of redelivered work)."""
         ttl = ttl_s or self.settings.article_ttl_s
@@ -126,15 +150,21 @@ class Store:
         if n:
             self.redis.incrby(self.key("count", name), n)
 
-    def count_once(self, name: str, article_ids: Iterable[str]) -> int:
-        """Count each article once under `name`, however often it is redelivered."""
+    def count_once(self, name: str, article_ids: Iterable[str], value: str = "1") -> int:
+        """Count each article once under `name`, however often it is redelivered.
+
+        The mark holds `value` (the alert stage stores the completion time there).
+        """
         ids = list(article_ids)
         if not ids:
             return 0
         with self.redis.pipeline(transaction=False) as pipe:
             for article_id in ids:
                 pipe.set(
-                    self.key("once", name, article_id), "1", nx=True, ex=self.settings.article_ttl_s
+                    self.key("once", name, article_id),
+                    value,
+                    nx=True,
+                    ex=self.settings.article_ttl_s,
                 )
             fresh = sum(1 for ok in pipe.execute() if ok)
         self.count(name, fresh)
@@ -148,6 +178,19 @@ class Store:
     def is_completed(self, article_id: str) -> bool:
         """Whether the article already passed every stage."""
         return bool(self.redis.exists(self.key("once", "completed", article_id)))
+
+    def completion_times(self, article_ids: Sequence[str]) -> list[float | None]:
+        """When each article completed the alert stage (Unix time), or None."""
+        if not article_ids:
+            return []
+        raw = self.redis.mget([self.key("once", "completed", i) for i in article_ids])
+        return [float(v) if v else None for v in raw]
+
+    def dead_lettered_count(self, article_ids: Sequence[str]) -> int:
+        """How many of these articles are in the dead-letter stream."""
+        if not article_ids:
+            return 0
+        return int(self.redis.exists(*[self.key("once", "dead_lettered", i) for i in article_ids]))
 
     # Alerts ---------------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ def evaluate(article_ids: list[str]) -> None:
                 )
                 metrics.ALERTS.labels(channel="stream", outcome="ok").inc()
     store.count("alerts", recorded)
-    store.count_once("completed", [e.article_id for e in extractions])
+    store.count_once("completed", [e.article_id for e in extractions], value=f"{time.time():.3f}")
     metrics.ARTICLES.labels(stage="alert", outcome="ok").inc(len(extractions))
     metrics.STAGE_SECONDS.labels(stage="alert").observe(time.perf_counter() - started)
     metrics.LAST_SUCCESS.labels(stage="alert").set_to_current_time()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections import Counter
 from functools import cache
 
 from workers import metrics, services
 from workers.app import app
+from workers.dlq import dead_letter
 from workers.extract.pipeline import Extractor
 from workers.ingest.tasks import RETRY
 from workers.watchlist_source import WatchlistSource
@@ -49,7 +51,21 @@ def extract_batch(article_ids: list[str]) -> None:
             len(article_ids) - len(articles),
             len(article_ids),
         )
-    results = extractor().extract_many(articles)
+    try:
+        results = extractor().extract_many(articles)
+    except Exception:
+        # One bad article must not sink its batch: retry one by one, dead-letter the culprits.
+        log.exception("batch of %d failed; extracting one by one", len(articles))
+        results = []
+        for article in articles:
+            try:
+                results.extend(extractor().extract_many([article]))
+            except Exception as error:
+                dead_letter(store, task=extract_batch.name, stage="extract", args=[[article.id]],
+                            kwargs={}, error=f"{type(error).__name__}: {error}",
+                            traceback=traceback.format_exc(), task_id=extract_batch.request.id or "",
+                            retries=0)
+                metrics.ARTICLES.labels(stage="extract", outcome="dead_lettered").inc()
     store.save_extractions(results)
     app.send_task("pantau.alert.evaluate", args=[[r.article_id for r in results]])
     labels = Counter(ent.label for r in results for ent in r.entities)

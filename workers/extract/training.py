@@ -217,6 +217,36 @@ def read_nerp(path: str | Path, o_as_missing: bool = True) -> list[Sentence]:
     return read_corpus(path, NERP_LABELS, o_tag=NERP_O_TAG if o_as_missing else "O", sep="\t")
 
 
+def nerp_with_teacher(path: str | Path, teacher: Any, batch_size: int = 256) -> tuple[list[Sentence], dict[str, int]]:
+    """NERP with O kept as O except where `teacher` (a spaCy pipeline) predicts any entity on O tokens (-> missing).
+
+    NERP has no ORG type, so its O tokens are only trustworthy as O where a PER/ORG/LOC model sees nothing;
+    this keeps negative evidence for the lower-cased domain (products, food, common words) without teaching
+    "organisations are O". IND/EVT/FNB stay missing.
+    """
+    from workers.extract.evaluate import sentence_text_and_spans
+
+    sents = read_corpus(path, NERP_LABELS, o_tag="O", sep="\t")
+    out: list[Sentence] = []
+    stats: Counter[str] = Counter()
+    texts = [sentence_text_and_spans(toks, tags)[0] for toks, tags in sents]
+    for (toks, tags), doc in zip(sents, teacher.pipe(texts, batch_size=batch_size)):
+        starts: list[int] = []
+        pos = 0
+        for t in toks:
+            starts.append(pos)
+            pos += len(t) + 1
+        new = list(tags)
+        for ent in doc.ents:
+            for i, st in enumerate(starts):
+                if st < ent.end_char and st + len(toks[i]) > ent.start_char and new[i] == "O":
+                    new[i] = MISSING
+                    stats[f"o_to_missing_{ent.label_}"] += 1
+        stats["o_kept"] += sum(1 for t in new if t == "O")
+        out.append((toks, normalize_tags(new, {}, o_tag="O")))
+    return out, dict(stats)
+
+
 def read_wikigold(path: str | Path, misc: bool = False) -> list[list[Sentence]]:
     """wikigold (IOB1 -> IOB2) as documents; MISC kept only if `misc`, else missing."""
     lm = dict(WIKIGOLD_LABELS, MISC="MISC") if misc else WIKIGOLD_LABELS
@@ -271,7 +301,9 @@ def _relabel_all(
     return out, total
 
 
-def build_id_corpus(data_dir: Path, relabel: bool = True, nerp: bool = True) -> CorpusSplit:
+def build_id_corpus(
+    data_dir: Path, relabel: bool = True, nerp: bool = True, nerp_teacher: Path | str | None = None
+) -> CorpusSplit:
     """Indonesian train/dev: dev = NERGrit valid + NER-UI dev.01 + NER-UGM dev.01 (idner dev is never used)."""
     d = Path(data_dir)
     gaz = build_location_gazetteer() if relabel else None
@@ -300,9 +332,16 @@ def build_id_corpus(data_dir: Path, relabel: bool = True, nerp: bool = True) -> 
             split.train.extend(sents)
         split.stats[name] = _count(sents)
     if nerp:
-        nerp_sents = read_nerp(d / "indonlu-nerp/train_preprocess.heldout-filtered.txt")
+        nerp_path = d / "indonlu-nerp/train_preprocess.heldout-filtered.txt"
+        if nerp_teacher is not None:
+            import spacy
+
+            nerp_sents, tstats = nerp_with_teacher(nerp_path, spacy.load(nerp_teacher))
+            split.stats["indonlu-nerp/train (O kept unless teacher entity)"] = dict(_count(nerp_sents), **tstats)
+        else:
+            nerp_sents = read_nerp(nerp_path)
+            split.stats["indonlu-nerp/train (O=missing)"] = _count(nerp_sents)
         split.train.extend(nerp_sents)
-        split.stats["indonlu-nerp/train (O=missing)"] = _count(nerp_sents)
     split.stats["gazetteer_relabelled_spans"] = relabelled
     return split
 
@@ -388,12 +427,19 @@ def write_conll(sentences: Sequence[Sentence], path: Path) -> Path:
     return path
 
 
-def build_docbins(lang: str, data_dir: Path, out_dir: Path, misc: bool = False, relabel: bool = True) -> dict[str, Path]:
+def build_docbins(
+    lang: str,
+    data_dir: Path,
+    out_dir: Path,
+    misc: bool = False,
+    relabel: bool = True,
+    nerp_teacher: Path | str | None = None,
+) -> dict[str, Path]:
     """Convert the corpora for `lang` into train.spacy / dev.spacy (+ en held-out CoNLL) under `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if lang == "id":
-        split = build_id_corpus(Path(data_dir), relabel=relabel)
+        split = build_id_corpus(Path(data_dir), relabel=relabel, nerp_teacher=nerp_teacher)
     elif lang == "en":
         split = english_split(Path(data_dir), misc=misc)
     else:
@@ -420,13 +466,14 @@ def train_ner(
     overrides: Mapping[str, Any] | None = None,
     misc: bool = False,
     ship_to: Path | None = None,
+    nerp_teacher: Path | str | None = None,
 ) -> Path:
     """Convert data, train with spaCy's training API using config/spacy/ner_<lang>.cfg, return model-best dir."""
     from spacy.cli.train import train as spacy_train
 
     out_dir = Path(out_dir)
     cfg = Path(config_path) if config_path else CONFIG_DIR / f"ner_{lang}.cfg"
-    paths = build_docbins(lang, data_dir, out_dir / "corpus", misc=misc)
+    paths = build_docbins(lang, data_dir, out_dir / "corpus", misc=misc, nerp_teacher=nerp_teacher)
     ov: dict[str, Any] = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"])}
     ov.update(overrides or {})
     t0 = time.monotonic()
@@ -455,6 +502,7 @@ def export_model(model_dir: Path, dest: Path, name: str | None = None, version: 
     saved = readme.read_text(encoding="utf-8") if readme.exists() else None
     if dest.exists():
         shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(dest)
     if saved is not None:
         readme.write_text(saved, encoding="utf-8")
@@ -515,6 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--convert-only", action="store_true", help="only write the DocBins")
     ap.add_argument("--ship", type=Path, default=None, help="copy model-best here (e.g. workers/extract/models/id)")
     ap.add_argument("--misc", action="store_true", help="keep MISC as a label (English)")
+    ap.add_argument("--nerp-teacher", type=Path, default=None, help="id: pipeline whose entities mark NERP O as missing")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     args = ap.parse_args(argv)
     from rich.console import Console
@@ -534,7 +583,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--data and --out are required for training")
     if args.convert_only:
         with console.status(f"converting {args.lang} corpora"):
-            paths = build_docbins(args.lang, args.data, args.out / "corpus", misc=args.misc)
+            paths = build_docbins(
+                args.lang, args.data, args.out / "corpus", misc=args.misc, nerp_teacher=args.nerp_teacher
+            )
         console.print({k: str(v) for k, v in paths.items()})
         return 0
     overrides: dict[str, Any] = {}
@@ -544,7 +595,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides[k] = json.loads(v)
         except json.JSONDecodeError:
             overrides[k] = v
-    best = train_ner(args.lang, args.data, args.out, args.config, overrides, misc=args.misc, ship_to=args.ship)
+    best = train_ner(
+        args.lang, args.data, args.out, args.config, overrides, misc=args.misc, ship_to=args.ship,
+        nerp_teacher=args.nerp_teacher,
+    )
     console.print(f"[green]model-best:[/green] {best}")
     return 0
 

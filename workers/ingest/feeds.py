@@ -10,6 +10,7 @@ import calendar
 import html
 import io
 import json
+import pyexpat
 import random
 import re
 from dataclasses import dataclass, field
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
-import pyexpat
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -45,9 +45,12 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xfe", "utf-16-le"),
 )
 _BLOCK_TAGS = frozenset(
-    "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote pre tr table section article header footer "
-    "figure figcaption dd dt dl hr address aside main nav".split()
-)
+    {
+        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
+        "tr", "table", "section", "article", "header", "footer", "figure", "figcaption", "dd", "dt",
+        "dl", "hr", "address", "aside", "main", "nav",
+    }
+)  # fmt: skip
 _DROP_TAGS = frozenset({"script", "style", "noscript", "template", "iframe", "object", "head"})
 _TAG_RE = re.compile(r"<[^>]*>")
 _WS_RE = re.compile(r"\s+")
@@ -226,7 +229,9 @@ def _feedparser_entries(
     result = FeedParseResult(bozo=bozo, feed_title=feed_title)
     for entry in parsed.get("entries") or []:
         try:
-            article = _feedparser_entry(entry, feed_url, feed_name or feed_title, language, feed_language)
+            article = _feedparser_entry(
+                entry, feed_url, feed_name or feed_title, language, feed_language
+            )
         except Exception:
             article = None
         if article is None:
@@ -295,7 +300,9 @@ def _looks_like_json(body: bytes) -> bool:
     return head.startswith(b"{")
 
 
-def _json_feed(body: bytes, feed_url: str, feed_name: str | None, language: str | None) -> FeedParseResult | None:
+def _json_feed(
+    body: bytes, feed_url: str, feed_name: str | None, language: str | None
+) -> FeedParseResult | None:
     """Parse a JSON Feed 1/1.1 document; None when `body` is not one (try feedparser then)."""
     try:
         doc = json.loads(body.decode("utf-8-sig"))
@@ -305,7 +312,9 @@ def _json_feed(body: bytes, feed_url: str, feed_name: str | None, language: str 
         return FeedParseResult(error="not a feed: JSON document is not an object", bozo=True)
     version = str(doc.get("version") or "").rstrip("/")
     if version not in JSON_FEED_VERSIONS:
-        return FeedParseResult(error=_one_line(f"not a feed: JSON without a JSON Feed version ({version!r})"))
+        return FeedParseResult(
+            error=_one_line(f"not a feed: JSON without a JSON Feed version ({version!r})")
+        )
     feed_title = _clean(doc.get("title")) if isinstance(doc.get("title"), str) else None
     feed_language = _clean(doc.get("language")) if isinstance(doc.get("language"), str) else None
     feed_authors = _json_authors(doc)
@@ -345,7 +354,8 @@ def _json_feed(body: bytes, feed_url: str, feed_name: str | None, language: str 
                     url=canonical_url(link) if link else None,
                     title=title,
                     text=text,
-                    published_at=iso_utc(item.get("date_published")) or iso_utc(item.get("date_modified")),
+                    published_at=iso_utc(item.get("date_published"))
+                    or iso_utc(item.get("date_modified")),
                     source=feed_name or feed_title,
                     language=language or _clean(item_language) or feed_language,
                     author=authors,
@@ -403,7 +413,9 @@ def parse_feed(
     except RecursionError:
         return FeedParseResult(error="not a feed: nesting too deep", bozo=True)
     except Exception as exc:  # a parser bug must not kill the poller
-        return FeedParseResult(error=_one_line(f"not a feed: parser failure ({type(exc).__name__}: {exc})"), bozo=True)
+        return FeedParseResult(
+            error=_one_line(f"not a feed: parser failure ({type(exc).__name__}: {exc})"), bozo=True
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,10 +484,14 @@ def load_feeds(path: str | Path) -> list[FeedConfig]:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "?"
-            raise InputError(source, f"feeds[{index}].{where}: {first.get('msg', 'invalid')}") from None
+            raise InputError(
+                source, f"feeds[{index}].{where}: {first.get('msg', 'invalid')}"
+            ) from None
         key = canonical_url(config.url)
         if key in seen:
-            raise InputError(source, f"feeds[{index}].url: duplicate of feeds[{seen[key]}] ({config.url})")
+            raise InputError(
+                source, f"feeds[{index}].url: duplicate of feeds[{seen[key]}] ({config.url})"
+            )
         seen[key] = index
         feeds.append(config)
     return feeds

@@ -11,6 +11,8 @@ connects to the vetted address. The DNS lookup itself is not bounded by `timeout
 from __future__ import annotations
 
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -27,6 +29,7 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"
 )
+INFLATE_STEP = 64 * 1024  # decompressed bytes produced per zlib call
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
@@ -34,7 +37,9 @@ TRANSIENT_STATUSES = frozenset({408, 425, 429})
 class FetchTransientError(TransientError):
     """A fetch failure worth retrying later; `retry_after` (seconds) when the server said so."""
 
-    def __init__(self, url: str, problem: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, url: str, problem: str, *, status: int | None = None, retry_after: float | None = None
+    ):
         super().__init__(f"{url}: {problem}")
         self.url = url
         self.problem = problem
@@ -63,6 +68,66 @@ class FetchResult:
     final_url: str
     content_type: str | None
     not_modified: bool = False
+
+
+class _UnsupportedEncoding(Exception):
+    pass
+
+
+class _BoundedInflater:
+    """gzip/deflate decoding that never produces more than INFLATE_STEP bytes per zlib call.
+
+    httpx's `iter_bytes()` inflates each network read in one call: a 32 KiB gzip bomb came
+    out of it as a single 32 MiB chunk (measured), so counting its output bounds the kept body
+    but not the transient memory (up to ~1000x a 64 KiB read). Decoding `iter_raw()` here in
+    steps keeps the peak at max_bytes + INFLATE_STEP.
+    """
+
+    def __init__(self, content_encoding: str | None) -> None:
+        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise _UnsupportedEncoding(content_encoding or "")
+        self.kind = codings[0] if codings else None
+        self._started = False
+        self._raw_deflate = False
+        self._d = self._new()
+
+    def _new(self) -> zlib._Decompress | None:
+        if self.kind is None:
+            return None
+        if self.kind in ("gzip", "x-gzip"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zlib.decompressobj(-zlib.MAX_WBITS if self._raw_deflate else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._d is None:
+            if data:
+                yield data
+            return
+        if not self._started and self.kind == "deflate":
+            self._started = True
+            try:  # "deflate" should be zlib-wrapped; some servers send raw deflate
+                zlib.decompressobj(zlib.MAX_WBITS).decompress(data[:64], 1)
+            except zlib.error:
+                self._raw_deflate = True
+                self._d = self._new()
+        pending = data
+        while True:
+            assert self._d is not None
+            piece = self._d.decompress(pending, INFLATE_STEP)
+            if piece:
+                yield piece
+            pending = self._d.unconsumed_tail
+            if self._d.eof and self._d.unused_data:  # multi-member gzip
+                pending = self._d.unused_data
+                self._d = self._new()
+                continue
+            if not pending and len(piece) < INFLATE_STEP:
+                return
+
+    def flush(self) -> bytes:
+        return self._d.flush() if self._d is not None and not self._d.eof else b""
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -109,9 +174,13 @@ def fetch(
         client = httpx.Client(
             follow_redirects=False,
             trust_env=False,
-            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": ACCEPT,
+                "Accept-Encoding": "gzip, deflate",
+            },
         )
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = {"Accept-Encoding": "gzip, deflate"}  # what _BoundedInflater decodes
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -134,7 +203,9 @@ def fetch(
                 request = client.build_request("GET", current, headers=headers, timeout=hop_timeout)
             except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
                 raise InputError(current, f"invalid URL ({exc})") from None
-            result = _send(client, request, current, started, deadline_s, max_bytes, etag, last_modified)
+            result = _send(
+                client, request, current, started, deadline_s, max_bytes, etag, last_modified
+            )
             if isinstance(result, FetchResult):
                 return result
             current = result  # a redirect target, checked at the top of the loop
@@ -168,7 +239,9 @@ def _send(
         if status in REDIRECT_STATUSES:
             location = response.headers.get("location")
             if not location:
-                raise FetchPermanentError(url, f"HTTP {status} redirect without Location", status=status)
+                raise FetchPermanentError(
+                    url, f"HTTP {status} redirect without Location", status=status
+                )
             try:
                 return str(response.url.join(location))
             except (httpx.InvalidURL, ValueError) as exc:
@@ -193,34 +266,64 @@ def _send(
         if status >= 400 or not 200 <= status < 300:
             raise FetchPermanentError(url, f"HTTP {status}", status=status)
         declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and "content-encoding" not in response.headers:
-            if int(declared) > max_bytes:
-                raise FetchPermanentError(
-                    url, f"body of {declared} bytes exceeds the limit of {max_bytes}", status=status
-                )
+        if (
+            declared
+            and declared.isdigit()
+            and "content-encoding" not in response.headers
+            and int(declared) > max_bytes
+        ):
+            raise FetchPermanentError(
+                url, f"body of {declared} bytes exceeds the limit of {max_bytes}", status=status
+            )
+        try:
+            inflater = _BoundedInflater(response.headers.get("content-encoding"))
+        except _UnsupportedEncoding as exc:
+            raise FetchPermanentError(
+                url, f"unsupported content encoding {exc}", status=status
+            ) from None
         chunks: list[bytes] = []
         size = 0
+
+        def keep(piece: bytes) -> None:
+            nonlocal size
+            size += len(piece)
+            if size > max_bytes:
+                raise FetchPermanentError(
+                    url,
+                    f"body exceeds the limit of {max_bytes} bytes (decompressed)",
+                    status=status,
+                )
+            chunks.append(piece)
+
         try:
-            # iter_bytes() yields DECODED (decompressed) bytes, so the limit holds for a gzip
-            # bomb too. One network read (<= 64 KiB) can still inflate to ~1000x in memory
-            # before we see it; that transient is bounded, the kept body is not above max_bytes.
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchPermanentError(
-                        url, f"body exceeds the limit of {max_bytes} bytes (decompressed)", status=status
-                    )
-                chunks.append(chunk)
+            # Raw (still compressed) bytes, decoded here in bounded steps; the DECOMPRESSED size
+            # counts against max_bytes, so a gzip bomb stops at max_bytes + INFLATE_STEP.
+            for raw in response.iter_raw():
+                for piece in inflater.feed(raw):
+                    keep(piece)
                 if time.monotonic() - started > deadline_s:
                     raise FetchTransientError(
-                        url, f"deadline of {deadline_s:g} s exceeded while reading the body", status=status
+                        url,
+                        f"deadline of {deadline_s:g} s exceeded while reading the body",
+                        status=status,
                     )
+            keep(inflater.flush())
+        except zlib.error as exc:
+            raise FetchPermanentError(
+                url, f"undecodable {inflater.kind} body ({exc})", status=status
+            ) from None
         except httpx.TimeoutException as exc:
-            raise FetchTransientError(url, f"timeout reading the body ({type(exc).__name__})") from None
+            raise FetchTransientError(
+                url, f"timeout reading the body ({type(exc).__name__})"
+            ) from None
         except httpx.DecodingError as exc:
-            raise FetchPermanentError(url, f"undecodable content encoding ({exc})", status=status) from None
+            raise FetchPermanentError(
+                url, f"undecodable content encoding ({exc})", status=status
+            ) from None
         except httpx.TransportError as exc:
-            raise FetchTransientError(url, f"connection broken ({type(exc).__name__}: {exc})") from None
+            raise FetchTransientError(
+                url, f"connection broken ({type(exc).__name__}: {exc})"
+            ) from None
         return FetchResult(
             status=status,
             body=b"".join(chunks),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -45,7 +44,9 @@ def _parse(html: bytes) -> Any:
 def _page_language(root: Any) -> str | None:
     if root is None:
         return None
-    for value in root.xpath("/html/@lang | /html/@xml:lang | //meta[@http-equiv='content-language']/@content"):
+    for value in root.xpath(
+        "/html/@lang | /html/@xml:lang | //meta[@http-equiv='content-language']/@content"
+    ):
         value = " ".join(str(value).split())
         if value and len(value) <= 35:
             return value
@@ -56,8 +57,10 @@ def _canonical_link(root: Any, base: str) -> str | None:
     """`<link rel=canonical href>` or `<meta property=og:url>` of the page, absolute."""
     if root is None:
         return None
-    for href in root.xpath('//link[contains(concat(" ", normalize-space(translate(@rel, '
-                           '"CANONICAL", "canonical")), " "), " canonical ")]/@href'):
+    for href in root.xpath(
+        '//link[contains(concat(" ", normalize-space(translate(@rel, '
+        '"CANONICAL", "canonical")), " "), " canonical ")]/@href'
+    ):
         link = _absolute_http(str(href), base)
         if link:
             return link
@@ -72,8 +75,10 @@ def _published(value: str | None) -> str | None:
     if not value:
         return None
     value = value.strip()
-    if len(value) == 10:  # a day only: keep it a date, do not invent midnight
-        return value
+    # A day only (htmldate writes it as local midnight without an offset, e.g. from the URL):
+    # keep it a date rather than invent a time.
+    if len(value) == 10 or (value.endswith("T00:00:00") and len(value) == 19):
+        return value[:10]
     return iso_utc(value) or value[:10]
 
 
@@ -91,7 +96,6 @@ def extract_page(html: bytes, url: str) -> RawArticle | None:
     try:
         import trafilatura
 
-        logging.getLogger("trafilatura").setLevel(logging.ERROR)
         doc = trafilatura.bare_extraction(
             html,
             url=url,
@@ -118,8 +122,10 @@ def extract_page(html: bytes, url: str) -> RawArticle | None:
         lines = lines[1:]  # the headline repeated as the first line of the body
     text = "\n".join(lines)
     root = _parse(html)
-    canonical = _canonical_link(root, url) or _absolute_http(data.get("url"), url) or (
-        canonical_url(url) if url else None
+    canonical = (
+        _canonical_link(root, url)
+        or _absolute_http(data.get("url"), url)
+        or (canonical_url(url) if url else None)
     )
     author = " ".join(str(data.get("author") or "").split()) or None
     language = data.get("language") or _page_language(root)

@@ -12,6 +12,8 @@ from workers import metrics, services
 from workers.app import app
 from workers.domain import Article
 from workers.errors import TransientError
+from workers.ingest import dedup
+from workers.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,21 @@ def send_articles(articles: list[Article], batch_size: int = 64) -> None:
         app.send_task("pantau.ingest.ingest_articles", args=[batch])
 
 
+def assign_story(store: Store, article: Article) -> str:
+    """The story an article belongs to: a near-duplicate's story within the window, else its own."""
+    if article.story_id:  # a redelivery keeps what it was given
+        return article.story_id
+    sig = dedup.signature(article.text)
+    bands = dedup.band_keys(sig)
+    for story_id, stored in store.story_candidates(bands):
+        if dedup.is_near_duplicate(sig, dedup.Signature.from_str(stored)):
+            store.remember_story(story_id, stored, bands, opens_story=False)
+            metrics.STORY_MERGES.inc()
+            return story_id
+    store.remember_story(article.id, sig.to_str(), bands, opens_story=True)
+    return article.id
+
+
 @app.task(name="pantau.ingest.ingest_articles", stage="ingest", **RETRY)
 def ingest_articles(records: list[dict[str, Any]]) -> None:
     """Drop exact duplicates, store the rest, and enqueue them for extraction."""
@@ -44,9 +61,12 @@ def ingest_articles(records: list[dict[str, Any]]) -> None:
     ):
         # The same id again is a redelivery unless that article already went all the way through.
         if first_id is None or (first_id == article.id and not store.is_completed(article.id)):
-            fresh.append(article.model_copy(update={"story_id": article.story_id or article.id}))
+            fresh.append(article)
         else:
             duplicates += 1
+    fresh = [
+        article.model_copy(update={"story_id": assign_story(store, article)}) for article in fresh
+    ]
     store.save_articles(fresh)
     ids = [a.id for a in fresh]
     size = settings.extract_batch_size

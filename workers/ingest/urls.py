@@ -22,7 +22,7 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
         "li_fat_id", "igshid", "mc_cid", "mc_eid", "mkt_tok", "_ga", "_gl", "_hsenc", "_hsmi",
         "ref", "ref_src", "ref_url", "referrer", "cmpid", "ncid", "ocid", "s_cid", "icid",
         "soc_src", "soc_trk", "sr_share", "wt.mc_id", "at_medium", "at_campaign",
-        "oly_anon_id", "oly_enc_id", "vero_id", "rss", "cmp", "spm", "__twitter_impression",
+        "oly_anon_id", "oly_enc_id", "vero_id", "spm", "__twitter_impression",
     }
 )  # fmt: skip
 TRACKING_PREFIXES: tuple[str, ...] = ("utm_", "hsa_", "pk_", "mtm_", "ga_")
@@ -39,7 +39,13 @@ METADATA_ADDRESSES: frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address] = f
     }
 )
 METADATA_HOSTS: frozenset[str] = frozenset(
-    {"metadata.google.internal", "metadata.goog", "metadata", "instance-data", "instance-data.ec2.internal"}
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+    }
 )
 
 _PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
@@ -101,12 +107,16 @@ def _canonical(url: str) -> str:
         host, colon, port = hostport.rpartition(":")
         if not colon:
             host, port = hostport, ""
-    if ":" in host.strip("[]") and not host.startswith("[") or (port and not (port.isascii() and port.isdigit())):
+    if (":" in host.strip("[]") and not host.startswith("[")) or (
+        port and not (port.isascii() and port.isdigit())
+    ):
         # Not host[:port]; leave the authority as written (lower-cased), nothing to normalise.
         host, port_part = hostport.lower(), ""
     else:
         host = _canonical_host(host)
-        port_part = "" if port == "" or DEFAULT_PORTS.get(scheme) == port.lstrip("0") else ":" + port
+        port_part = (
+            "" if port == "" or DEFAULT_PORTS.get(scheme) == port.lstrip("0") else ":" + port
+        )
     netloc = f"{userinfo}{at}{host}{port_part}"
     path = _upper_escapes(parts.path)
     stripped = path.rstrip("/")
@@ -157,6 +167,12 @@ def _address_problem(ip: IPAddress) -> str | None:
     mapped = getattr(ip, "ipv4_mapped", None)
     if mapped is not None:
         ip = mapped
+    for embedded in (getattr(ip, "sixtofour", None), *(getattr(ip, "teredo", None) or ())):
+        # 6to4 (2002::/16) and Teredo addresses carry an IPv4 address: judge that one too.
+        if embedded is not None and embedded != ip:
+            problem = _address_problem(embedded)
+            if problem:
+                return f"{problem} embedded in {ip}"
     if ip in METADATA_ADDRESSES:
         return "cloud metadata address"
     if ip.is_unspecified:
@@ -191,7 +207,9 @@ class OutboundPolicy:
     resolver: Resolver = _system_resolver
 
     @classmethod
-    def from_setting(cls, allowlist: str | None, *, resolver: Resolver | None = None) -> OutboundPolicy:
+    def from_setting(
+        cls, allowlist: str | None, *, resolver: Resolver | None = None
+    ) -> OutboundPolicy:
         """Parse a comma-separated allow-list: host names (`*.example` for subdomains),
         addresses or CIDR ranges, e.g. `"127.0.0.1,10.0.0.0/8,feeds.example"`."""
         hosts: set[str] = set()
@@ -224,7 +242,12 @@ class OutboundPolicy:
         mapped = getattr(ip, "ipv4_mapped", None)
         if mapped is not None:
             candidates.append(mapped)
-        return any(c in net for c in candidates for net in self.allowed_networks if c.version == net.version)
+        return any(
+            c in net
+            for c in candidates
+            for net in self.allowed_networks
+            if c.version == net.version
+        )
 
     def check(self, url: str) -> None:
         """Raise InputError (naming the URL and the reason) unless `url` may be fetched.
@@ -274,10 +297,14 @@ class OutboundPolicy:
             try:
                 ip = ipaddress.ip_address(text.split("%", 1)[0])
             except ValueError:
-                raise InputError(url, f"host {host} resolves to unparsable address {text!r}") from None
+                raise InputError(
+                    url, f"host {host} resolves to unparsable address {text!r}"
+                ) from None
             problem = _address_problem(ip)
             if problem and not self._address_allowed(ip):
-                raise InputError(url, f"host {host} resolves to {ip}, a {problem} (not in the allow-list)")
+                raise InputError(
+                    url, f"host {host} resolves to {ip}, a {problem} (not in the allow-list)"
+                )
 
 
 def check_outbound_url(url: str, allowlist: str = "") -> None:

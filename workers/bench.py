@@ -1,0 +1,109 @@
+"""`pantau bench`: replay a corpus through the full queue pipeline and measure where time goes."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from workers.domain import Article
+from workers.runtime import Deployment
+from workers.store import Store
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass
+class RssSampler:
+    """Samples the RSS of every process of each worker kind; keeps the peak per process."""
+
+    deployment: Deployment
+    interval_s: float = 0.5
+    peaks: dict[str, float] = field(default_factory=dict)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def _sample(self) -> None:
+        for kind, process in list(self.deployment.processes.items()):
+            try:
+                main = psutil.Process(process.pid)
+                family = [main, *main.children(recursive=True)]
+            except psutil.Error:
+                continue
+            rss = []
+            for proc in family:
+                try:
+                    rss.append(proc.memory_info().rss / 1e6)
+                except psutil.Error:
+                    continue
+            if rss:
+                self.peaks[kind] = max(self.peaks.get(kind, 0.0), max(rss))
+                self.samples.setdefault(kind, []).append(max(rss))
+
+    def run(self) -> None:
+        """Sample until stopped."""
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> RssSampler:
+        self._thread = threading.Thread(target=self.run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "memory_gb": round(psutil.virtual_memory().total / 1e9, 1)}
+
+
+def latency_ms(store: Store, articles: list[Article]) -> dict[str, float]:
+    """Ingest-to-alert-stage latency per article: p50, p95, p99 and max in milliseconds."""
+    from datetime import datetime
+
+    done = store.completion_times([a.id for a in articles])
+    values = [
+        (finished - datetime.fromisoformat(a.ingested_at).timestamp()) * 1000
+        for a, finished in zip(articles, done, strict=True) if finished is not None
+    ]
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95),
+            "p99": percentile(values, 99), "max": max(values, default=0.0),
+            "mean": statistics.fmean(values) if values else 0.0}
+
+
+def wait_completed(store: Store, articles: list[Article], timeout_s: float,
+                   progress: Any = None) -> int:
+    """Wait until every article completed (or was dead-lettered); returns how many completed."""
+    ids = [a.id for a in articles]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done = sum(1 for t in store.completion_times(ids) if t is not None)
+        dead = store.dead_lettered_count(ids)
+        if progress is not None:
+            progress(done + dead)
+        if done + dead >= len(ids):
+            return done
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(ids) - done - dead} of {len(ids)} articles not done after "
+                               f"{timeout_s:.0f} s")
+        time.sleep(0.1)
