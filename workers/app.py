@@ -64,6 +64,10 @@ def celery_config(settings: Settings, broker_url: str) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "broker_channel_error_retry": True,
         "timezone": "UTC",
+        "beat_schedule": {
+            "poll-feeds": {"task": "pantau.ingest.poll_feeds", "schedule": settings.feed_tick_s},
+        },
+        "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }
 
 

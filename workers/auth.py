@@ -60,7 +60,7 @@ def hash_token(plaintext: str) -> str:
     randomness, so a leaked hash cannot be brute-forced or looked up in a dictionary, and a slow
     KDF (bcrypt, argon2) would only cost CPU on every API request.
     """
-    return "sha256:" + hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+    return "sha256:" + hashlib.sha256(plaintext.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def verify_token(plaintext: str, stored_hash: str) -> bool:

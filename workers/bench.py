@@ -72,9 +72,12 @@ class RssSampler:
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
-    return {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "memory_gb": round(psutil.virtual_memory().total / 1e9, 1)}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+    }
 
 
 def latency_ms(store: Store, articles: list[Article]) -> dict[str, float]:
@@ -84,15 +87,21 @@ def latency_ms(store: Store, articles: list[Article]) -> dict[str, float]:
     done = store.completion_times([a.id for a in articles])
     values = [
         (finished - datetime.fromisoformat(a.ingested_at).timestamp()) * 1000
-        for a, finished in zip(articles, done, strict=True) if finished is not None
+        for a, finished in zip(articles, done, strict=True)
+        if finished is not None
     ]
-    return {"p50": percentile(values, 50), "p95": percentile(values, 95),
-            "p99": percentile(values, 99), "max": max(values, default=0.0),
-            "mean": statistics.fmean(values) if values else 0.0}
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values, default=0.0),
+        "mean": statistics.fmean(values) if values else 0.0,
+    }
 
 
-def wait_completed(store: Store, articles: list[Article], timeout_s: float,
-                   progress: Any = None) -> int:
+def wait_completed(
+    store: Store, articles: list[Article], timeout_s: float, progress: Any = None
+) -> int:
     """Wait until every article completed (or was dead-lettered); returns how many completed."""
     ids = [a.id for a in articles]
     deadline = time.monotonic() + timeout_s
@@ -104,6 +113,7 @@ def wait_completed(store: Store, articles: list[Article], timeout_s: float,
         if done + dead >= len(ids):
             return done
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(ids) - done - dead} of {len(ids)} articles not done after "
-                               f"{timeout_s:.0f} s")
+            raise TimeoutError(
+                f"{len(ids) - done - dead} of {len(ids)} articles not done after {timeout_s:.0f} s"
+            )
         time.sleep(0.1)

@@ -394,6 +394,7 @@ def up(
         with deployment(settings, concurrency_by_kind) as running:
             store = _start_pipeline(running, settings)
             running.start_api()
+            running.start_beat()
             err.print(
                 f"Pantau is up: Redis {running.redis_url}, API http://{settings.api_host}:"
                 f"{settings.api_port}, data in {settings.data_dir.resolve()}. Ctrl-C stops."
@@ -411,7 +412,9 @@ def up(
 
 @app.command()
 def bench(
-    corpus: Annotated[Path, typer.Option(help="JSONL corpus: IndoSum, Wikinews or article records.")],
+    corpus: Annotated[
+        Path, typer.Option(help="JSONL corpus: IndoSum, Wikinews or article records.")
+    ],
     articles: Annotated[int, typer.Option(min=1, help="How many articles to replay.")] = 1000,
     extract_workers: Annotated[int, typer.Option(min=1, max=16, help="Extract processes (K).")] = 1,
     watchlist: Annotated[Path | None, typer.Option(help="Watchlist YAML.")] = None,
@@ -435,10 +438,15 @@ def bench(
         raise _fail(f"{corpus}: needs more than {warmup} articles")
     data_dir = Path(tempfile.mkdtemp(prefix="pantau-bench-"))
     run_id = uuid.uuid4().hex[:8]
-    settings = base.model_copy(update={
-        "data_dir": data_dir, "namespace": f"pantau-bench-{run_id}",
-        "metrics_port_ingest": 0, "metrics_port_extract": 0, "metrics_port_alert": 0,
-    })
+    settings = base.model_copy(
+        update={
+            "data_dir": data_dir,
+            "namespace": f"pantau-bench-{run_id}",
+            "metrics_port_ingest": 0,
+            "metrics_port_extract": 0,
+            "metrics_port_alert": 0,
+        }
+    )
     current = WatchlistSource.from_settings(settings).current()
     try:
         with deployment(settings, {"ingest": 1, "extract": extract_workers, "alert": 1}) as running:
@@ -446,17 +454,25 @@ def bench(
             warm = [normalise(r, max_chars=settings.max_article_chars) for r in raw[:warmup]]
             _enqueue(store, warm)
             measure.wait_completed(store, warm, 300)
-            with measure.RssSampler(running) as rss, Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(), console=err, transient=True,
-            ) as progress:
+            with (
+                measure.RssSampler(running) as rss,
+                Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(),
+                    console=err,
+                    transient=True,
+                ) as progress,
+            ):
                 task = progress.add_task("replaying", total=len(raw) - warmup)
                 started = time.time()
                 # Stamped at acceptance, like the API and `pantau ingest` do.
                 replay = [normalise(r, max_chars=settings.max_article_chars) for r in raw[warmup:]]
                 _enqueue(store, replay)
                 completed = measure.wait_completed(
-                    store, replay, 3600, lambda n: progress.update(task, completed=n))
+                    store, replay, 3600, lambda n: progress.update(task, completed=n)
+                )
                 finished = max(t for t in store.completion_times([a.id for a in replay]) if t)
             elapsed = finished - started
             latency = measure.latency_ms(store, replay)
@@ -477,8 +493,11 @@ def bench(
     pipeline_aps = completed / elapsed
     inprocess_aps = len(replay) / in_elapsed
     result = {
-        "articles": len(replay), "completed": completed, "seconds": round(elapsed, 3),
-        "articles_per_s": round(pipeline_aps, 2), "tokens": tokens,
+        "articles": len(replay),
+        "completed": completed,
+        "seconds": round(elapsed, 3),
+        "articles_per_s": round(pipeline_aps, 2),
+        "tokens": tokens,
         "tokens_per_s": round(tokens / elapsed, 1),
         "latency_ms": {k: round(v, 1) for k, v in latency.items()},
         "inprocess_articles_per_s": round(inprocess_aps, 2),
@@ -492,12 +511,18 @@ def bench(
         sys.stdout.write(json.dumps(result) + "\n")
         return
     console = Console()
-    console.print(f"pipeline    {result['articles_per_s']} articles/s, {result['tokens_per_s']} tokens/s "
-                  f"({completed}/{len(replay)} articles in {elapsed:.1f} s, K={extract_workers})")
-    console.print(f"latency     p50 {latency['p50']:.0f} ms  p95 {latency['p95']:.0f} ms  "
-                  f"p99 {latency['p99']:.0f} ms  (ingest -> alert stage)")
-    console.print(f"in-process  {result['inprocess_articles_per_s']} articles/s, "
-                  f"{result['inprocess_tokens_per_s']} tokens/s; ratio {result['ratio']}")
+    console.print(
+        f"pipeline    {result['articles_per_s']} articles/s, {result['tokens_per_s']} tokens/s "
+        f"({completed}/{len(replay)} articles in {elapsed:.1f} s, K={extract_workers})"
+    )
+    console.print(
+        f"latency     p50 {latency['p50']:.0f} ms  p95 {latency['p95']:.0f} ms  "
+        f"p99 {latency['p99']:.0f} ms  (ingest -> alert stage)"
+    )
+    console.print(
+        f"in-process  {result['inprocess_articles_per_s']} articles/s, "
+        f"{result['inprocess_tokens_per_s']} tokens/s; ratio {result['ratio']}"
+    )
     console.print(f"peak RSS    {result['rss_mb']} MB")
 
 

@@ -46,6 +46,7 @@ DEDUP_DROPS = Counter("pantau_dedup_drops_total", "Articles dropped as duplicate
 STORY_MERGES = Counter(
     "pantau_story_merges_total", "Near-duplicates and revisions joined to an existing story."
 )
+FEED_POLLS = Counter("pantau_feed_polls_total", "Feed polls by outcome.", ["outcome"])
 ENTITIES = Counter("pantau_entities_total", "Entities found, by label.", ["label"])
 EVENTS = Counter("pantau_events_total", "Events coded, by PLOVER type.", ["type"])
 ALERTS = Counter(

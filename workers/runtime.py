@@ -174,12 +174,14 @@ def worker_env(settings: Settings, kind: str, redis_url: str) -> dict[str, str]:
     for name, value in settings.model_dump(mode="json").items():
         if value is not None:
             env[f"PANTAU_{name.upper()}"] = str(value)
-    env.update({
-        "PANTAU_REDIS_URL": redis_url,
-        "PANTAU_DATA_DIR": str(settings.data_dir.resolve()),
-        "PANTAU_WORKER_KIND": kind,
-        "PROMETHEUS_MULTIPROC_DIR": str(prepare_metrics_dir(settings, kind)),
-    })
+    env.update(
+        {
+            "PANTAU_REDIS_URL": redis_url,
+            "PANTAU_DATA_DIR": str(settings.data_dir.resolve()),
+            "PANTAU_WORKER_KIND": kind,
+            "PROMETHEUS_MULTIPROC_DIR": str(prepare_metrics_dir(settings, kind)),
+        }
+    )
     if settings.watchlist is not None:
         env["PANTAU_WATCHLIST"] = str(Path(settings.watchlist).resolve())
     return env
@@ -256,11 +258,24 @@ class Deployment:
                 start_new_session=True,
             )
 
+    def start_beat(self) -> None:
+        """Celery beat: the clock that polls feeds."""
+        logs = self.settings.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"]
+        with open(logs / "beat.log", "ab") as logfile:
+            self.processes["beat"] = subprocess.Popen(
+                command, env=worker_env(self.settings, "beat", self.redis_url),
+                stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
     def restart(self, kind: str) -> None:
         """Start again a process that exited."""
         self.processes.pop(kind, None)
         if kind == "api":
             self.start_api()
+        elif kind == "beat":
+            self.start_beat()
         else:
             self.start_workers((kind,))
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     # Inputs
     max_input_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_feed_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Feeds and pages.")
+    feeds: Path | None = Field(default=None, description="Feeds YAML; default config/feeds.yaml.")
+    feed_tick_s: float = Field(default=15.0, gt=0, description="How often beat checks feeds.")
     max_article_chars: int = Field(default=1_000_000, ge=1000)
     extract_batch_size: int = Field(default=16, ge=1, le=512)
 
@@ -50,6 +53,11 @@ class Settings(BaseSettings):
     alert_stream_maxlen: int = Field(default=100_000, ge=100)
 
     # HTTP API and metrics
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Push API body.")
+    max_request_items: int = Field(default=10_000, ge=1, description="Articles per push request.")
+    extract_high_water: int = Field(
+        default=1000, ge=1, description="Extract batches queued above which the push API says 503."
+    )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in containers.")

@@ -6,6 +6,7 @@ carry the same prefix (kombu's `global_keyprefix`), so one Redis can hold severa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -143,6 +144,36 @@ class Store:
         ttl = ttl_s or self.settings.article_ttl_s
         return bool(self.redis.set(self.key("claim", *parts), "1", nx=True, ex=ttl))
 
+    # Feeds ----------------------------------------------------------------------------------
+
+    def _feed_key(self, url: str) -> str:
+        return self.key("feed", hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest()[:16])
+
+    def feed_state(self, url: str) -> dict[str, str]:
+        """A feed's polling state: etag, last_modified, failures, next_due, last_error..."""
+        return dict(self.redis.hgetall(self._feed_key(url)))
+
+    def claim_feed_poll(self, url: str) -> bool:
+        """True when the feed is due and no other poll of it is in flight (the lock expires)."""
+        key = self._feed_key(url)
+        due = float(self.redis.hget(key, "next_due") or 0)
+        if due > time.time():
+            return False
+        return bool(self.redis.set(f"{key}:polling", "1", nx=True, ex=300))
+
+    def update_feed_state(self, url: str, delay_s: float, **fields: object) -> None:
+        """Record a poll's outcome and when the next one is due; release the poll lock."""
+        key = self._feed_key(url)
+        mapping = {k: str(v) for k, v in fields.items()}
+        mapping.update(
+            url=url, next_due=f"{time.time() + delay_s:.3f}", polled_at=f"{time.time():.3f}"
+        )
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, 30 * 24 * 3600)
+            pipe.delete(f"{key}:polling")
+            pipe.execute()
+
     # Counters -------------------------------------------------------------------------------
 
     def count(self, name: str, n: int = 1) -> None:
@@ -174,6 +205,10 @@ class Store:
         """Every counter's current value."""
         values = self.redis.mget([self.key("count", name) for name in COUNTERS])
         return {name: int(v or 0) for name, v in zip(COUNTERS, values, strict=True)}
+
+    def is_ingested(self, article_id: str) -> bool:
+        """Whether the ingest stage already took this article."""
+        return bool(self.redis.exists(self.key("once", "ingested", article_id)))
 
     def is_completed(self, article_id: str) -> bool:
         """Whether the article already passed every stage."""

@@ -76,7 +76,10 @@ def make_settings(redis_url: str, data_dir: Path, **overrides: object) -> Settin
 @pytest.fixture(scope="session")
 def pipeline(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """Real worker processes for ingest, extract and alert on the session's Redis."""
-    settings = make_settings(redis_url, tmp_path_factory.mktemp("pantau"))
+    data_dir = tmp_path_factory.mktemp("pantau")
+    feeds = data_dir / "feeds.yaml"
+    feeds.write_text("feeds: []\n")
+    settings = make_settings(redis_url, data_dir, feeds=feeds, outbound_allowlist="127.0.0.1")
     running = Deployment(settings)
     running.redis_url = redis_url
     store = Store.connect(redis_url, settings)

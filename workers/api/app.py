@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from workers import app as celery_app
 from workers import metrics
+from workers.api import articles
 from workers.runtime import resolve_redis_url
 from workers.settings import Settings
 from workers.store import Store
@@ -16,7 +18,8 @@ from workers.store import Store
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The FastAPI application, built from settings (read from PANTAU_* when not given)."""
     settings = settings or Settings()
-    store = Store.connect(resolve_redis_url(settings), settings)
+    store_url = resolve_redis_url(settings)
+    store = Store.connect(store_url, settings)
     api = FastAPI(
         title="Pantau",
         version="0.1.0",
@@ -29,6 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lambda: {"unacked": store.unacked(), "dead_letter": store.dlq_depth()},
         )
     )
+    celery_app.configure(settings, store_url)
+    api.include_router(articles.router(store, settings))
     api.state.store = store
     api.state.settings = settings
 

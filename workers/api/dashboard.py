@@ -142,7 +142,9 @@ class LatencySampler:
                 if article_id in seen:  # several actors in one article: count the article once
                     continue
                 seen.add(article_id)
-                latencies.append(_parse_time(alert["alerted_at"]) - _parse_time(alert["ingested_at"]))
+                latencies.append(
+                    _parse_time(alert["alerted_at"]) - _parse_time(alert["ingested_at"])
+                )
             except (KeyError, TypeError, ValueError):
                 continue
         latencies.sort()

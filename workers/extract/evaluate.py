@@ -43,7 +43,9 @@ MISSING = "-"
 Sentence = tuple[list[str], list[str]]
 
 
-def iter_conll_blocks(path: str | Path, sep: str | None = None) -> Iterator[tuple[int, list[list[str]]]]:
+def iter_conll_blocks(
+    path: str | Path, sep: str | None = None
+) -> Iterator[tuple[int, list[list[str]]]]:
     """Yield (document index, rows) per sentence of a CoNLL/TSV file; `-DOCSTART-` starts a new document."""
     doc_idx = 0
     seen_in_doc = False
@@ -146,7 +148,9 @@ def iob_to_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
     return spans
 
 
-def sentence_text_and_spans(tokens: Sequence[str], tags: Sequence[str]) -> tuple[str, list[tuple[int, int, str]]]:
+def sentence_text_and_spans(
+    tokens: Sequence[str], tags: Sequence[str]
+) -> tuple[str, list[tuple[int, int, str]]]:
     """Join tokens with single spaces and return the text plus gold character spans."""
     offsets: list[tuple[int, int]] = []
     pos = 0
@@ -208,7 +212,9 @@ def evaluate_ner(
 def format_report(result: Mapping[str, Any]) -> str:
     """Render an `evaluate_ner` result as a fixed-width text table."""
     lines = [f"{'label':<8}{'P':>8}{'R':>8}{'F1':>8}{'TP':>7}{'FP':>7}{'FN':>7}{'gold':>7}"]
-    rows = [(lab, result["per_label"][lab]) for lab in result["labels"]] + [("micro", result["micro"])]
+    rows = [(lab, result["per_label"][lab]) for lab in result["labels"]] + [
+        ("micro", result["micro"])
+    ]
     for name, m in rows:
         lines.append(
             f"{name:<8}{m['p']:>8.4f}{m['r']:>8.4f}{m['f']:>8.4f}{m['tp']:>7}{m['fp']:>7}{m['fn']:>7}{m['support']:>7}"

@@ -243,6 +243,8 @@ class EventLexicon:
     passive_prefixes: tuple[str, ...]
     passive_aux: frozenset[str]
     clause_breaks: frozenset[str]
+    complement_markers: frozenset[str]
+    verbal_markers: frozenset[str]
     object_fillers: frozenset[str]
     determiners: frozenset[str]
     light_nouns: tuple[tuple[str, ...], ...]
@@ -320,9 +322,7 @@ class EventLexicon:
         hist = (ctx.get("historical") or {}).get("patterns") or []
         rep = ctx.get("reported") or {}
         roles = data.get("roles") or {}
-        hist_re = (
-            re.compile("|".join(f"(?:{p})" for p in hist), re.IGNORECASE) if hist else None
-        )
+        hist_re = re.compile("|".join(f"(?:{p})" for p in hist), re.IGNORECASE) if hist else None
         lex = cls(
             language=lang,
             morphology=morph,
@@ -350,6 +350,8 @@ class EventLexicon:
             passive_prefixes=tuple(str(x).lower() for x in roles.get("passive_prefixes") or []),
             passive_aux=words("passive_aux", roles),
             clause_breaks=words("clause_breaks", roles),
+            complement_markers=words("complement_markers", roles),
+            verbal_markers=words("verbal_markers", roles),
             object_fillers=words("object_fillers", roles),
             determiners=words("determiners", roles),
             light_nouns=tuple(
@@ -359,10 +361,16 @@ class EventLexicon:
                     reverse=True,
                 )
             ),
-            stop_phrases=tuple(tuple(str(x).lower().split()) for x in data.get("stop_phrases") or []),
+            stop_phrases=tuple(
+                tuple(str(x).lower().split()) for x in data.get("stop_phrases") or []
+            ),
             date_res=tuple(re.compile(p) for p in data.get("dates") or []),
-            symmetric_types=frozenset(data.get("symmetric_types") or ["AGREE", "CONSULT", "COOPERATE"]),
-            movement_types=frozenset(data.get("movement_types") or ["MOBILIZE", "CONSULT", "RETREAT"]),
+            symmetric_types=frozenset(
+                data.get("symmetric_types") or ["AGREE", "CONSULT", "COOPERATE"]
+            ),
+            movement_types=frozenset(
+                data.get("movement_types") or ["MOBILIZE", "CONSULT", "RETREAT"]
+            ),
             path=path,
         )
         lex._index()
@@ -483,7 +491,12 @@ def _sentences(doc: Any) -> list[tuple[int, int]]:
     for i, tok in enumerate(doc):
         if tok.text in _SENT_END or "\n" in tok.text_with_ws[len(tok.text) :]:
             nxt = doc[i + 1] if i + 1 < n else None
-            if nxt is None or nxt.text[:1].isupper() or nxt.text in _QUOTES or nxt.text[:1].isdigit():
+            if (
+                nxt is None
+                or nxt.text[:1].isupper()
+                or nxt.text in _QUOTES
+                or nxt.text[:1].isdigit()
+            ):
                 out.append((start, i + 1))
                 start = i + 1
     if start < n:
@@ -676,7 +689,11 @@ class _SentenceCoder:
         steps = 0
         while x >= 0 and steps < 4:
             low = self.toks[x].low
-            if low in self.lex.object_fillers or low in self.lex.determiners or low in self.lex.light_nouns_flat:
+            if (
+                low in self.lex.object_fillers
+                or low in self.lex.determiners
+                or low in self.lex.light_nouns_flat
+            ):
                 x -= 1
                 steps += 1
                 continue
@@ -729,8 +746,10 @@ class _SentenceCoder:
                     x = self.ent_span[k][1] + 1
                     adjacent = False
                     continue
-                if adjacent or prep in lex.target_preps or (
-                    movement and prep in lex.location_preps
+                if (
+                    adjacent
+                    or prep in lex.target_preps
+                    or (movement and prep in lex.location_preps)
                 ):
                     return k
                 if prep in lex.location_preps or prep in ("dari", "from"):
@@ -837,7 +856,18 @@ class _SentenceCoder:
         if form.endswith(("tion", "ment", "sal", "ance", "ence")):
             return True
         prev = self.toks[trig.i - 1].low if trig.i > 0 else ""
-        return prev in lex.determiners
+        if prev in lex.determiners:
+            return True
+        if form.endswith(("ed", "ing")) or form in _EN_IRREGULAR:
+            return False
+        # a bare or -s form is a verb only after an auxiliary, "to", a pronoun or a negation
+        x = trig.i - 1
+        while x >= 0 and (self.toks[x].low.endswith("ly") or self.toks[x].low in lex.negation):
+            if self.toks[x].low in lex.negation:
+                return False
+            x -= 1
+        prev = self.toks[x].low if x >= 0 else ""
+        return not (prev in lex.verbal_markers or prev in lex.passive_aux or prev in lex.skip_words)
 
     # ----------------------------------------------------------------- modality
 
@@ -870,7 +900,10 @@ class _SentenceCoder:
         x = trig.j + 1
         c = self.comma_clause[trig.j]
         while x < self.n and len(out) < window and self.comma_clause[x] == c:
-            out.append(self.toks[x].low)
+            low = self.toks[x].low
+            if low in self.lex.complement_markers:
+                break
+            out.append(low)
             x += 1
         return out
 
@@ -878,7 +911,9 @@ class _SentenceCoder:
         lex = self.lex
         typ = trig.entry.type
         # hypothetical: modal just before, or a conditional earlier in the same clause
-        if any(w in lex.hypothetical.cues for w in self._back_window(trig, lex.hypothetical.window)):
+        if any(
+            w in lex.hypothetical.cues for w in self._back_window(trig, lex.hypothetical.window)
+        ):
             return "hypothetical"
         if lex.hypothetical.conditionals and (
             any(w in lex.hypothetical.conditionals for w in self._back_window(trig, 40))
@@ -1133,7 +1168,12 @@ def evaluate_events(gold: list[dict[str, Any]], predicted: list[list[Event]]) ->
             else:
                 fp[typ] += 1
                 errors.append(
-                    {"id": g.get("id"), "kind": "fp", "type": typ, "trigger": ptypes[typ][0].trigger.text}
+                    {
+                        "id": g.get("id"),
+                        "kind": "fp",
+                        "type": typ,
+                        "trigger": ptypes[typ][0].trigger.text,
+                    }
                 )
 
     def prf(t: int, p: int, n: int) -> dict[str, float | int]:
@@ -1144,9 +1184,7 @@ def evaluate_events(gold: list[dict[str, Any]], predicted: list[list[Event]]) ->
                 "tp": t, "fp": p, "fn": n, "support": t + n}  # fmt: skip
 
     per_type = {
-        typ: prf(tp[typ], fp[typ], fn[typ])
-        for typ in PLOVER_TYPES
-        if tp[typ] or fp[typ] or fn[typ]
+        typ: prf(tp[typ], fp[typ], fn[typ]) for typ in PLOVER_TYPES if tp[typ] or fp[typ] or fn[typ]
     }
     micro = prf(sum(tp.values()), sum(fp.values()), sum(fn.values()))
 
@@ -1251,7 +1289,9 @@ def _main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description="Evaluate the event coder on the gold files.")
     ap.add_argument("--lang", action="append", help="id, en (default both)")
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "tests" / "data" / "events"))
+    ap.add_argument(
+        "--data", default=str(Path(__file__).resolve().parents[2] / "tests" / "data" / "events")
+    )
     ap.add_argument("--errors", action="store_true", help="print the errors of the dev split")
     args = ap.parse_args(argv)
     for lang in args.lang or ["id", "en"]:

@@ -54,7 +54,9 @@ def country_entries(language: str) -> list[tuple[str, Entry]]:
             if "," not in name and "(" not in name:
                 entries.append((name, Entry("LOC", canonical=country.alpha_2)))
     for code in ("id", "en"):
-        extra: dict[str, list[str]] = __import__(f"{lang_data.__name__}.{code}", fromlist=["COUNTRY_NAMES"]).COUNTRY_NAMES
+        extra: dict[str, list[str]] = __import__(
+            f"{lang_data.__name__}.{code}", fromlist=["COUNTRY_NAMES"]
+        ).COUNTRY_NAMES
         for alpha_2, names in extra.items():
             entries.extend((name, Entry("LOC", canonical=alpha_2)) for name in names)
     return entries

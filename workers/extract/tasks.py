@@ -61,10 +61,17 @@ def extract_batch(article_ids: list[str]) -> None:
             try:
                 results.extend(extractor().extract_many([article]))
             except Exception as error:
-                dead_letter(store, task=extract_batch.name, stage="extract", args=[[article.id]],
-                            kwargs={}, error=f"{type(error).__name__}: {error}",
-                            traceback=traceback.format_exc(), task_id=extract_batch.request.id or "",
-                            retries=0)
+                dead_letter(
+                    store,
+                    task=extract_batch.name,
+                    stage="extract",
+                    args=[[article.id]],
+                    kwargs={},
+                    error=f"{type(error).__name__}: {error}",
+                    traceback=traceback.format_exc(),
+                    task_id=extract_batch.request.id or "",
+                    retries=0,
+                )
                 metrics.ARTICLES.labels(stage="extract", outcome="dead_lettered").inc()
     store.save_extractions(results)
     app.send_task("pantau.alert.evaluate", args=[[r.article_id for r in results]])

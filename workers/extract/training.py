@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workers.extract.evaluate import MISSING, Sentence, iob_to_spans, iter_conll_blocks, normalize_tags
+from workers.extract.evaluate import (
+    MISSING,
+    Sentence,
+    iob_to_spans,
+    iter_conll_blocks,
+    normalize_tags,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "config" / "spacy"
@@ -40,7 +46,13 @@ NERUGM_LABELS: dict[str, str] = {
 }
 NERGRIT_LABELS: dict[str, str] = {"PERSON": "PER", "ORGANISATION": "ORG", "PLACE": "LOC"}
 # NERP has no ORG type: its O tokens are read as missing (see NERP_O_TAG), IND/EVT/FNB as missing too.
-NERP_LABELS: dict[str, str] = {"PPL": "PER", "PLC": "LOC", "IND": MISSING, "EVT": MISSING, "FNB": MISSING}
+NERP_LABELS: dict[str, str] = {
+    "PPL": "PER",
+    "PLC": "LOC",
+    "IND": MISSING,
+    "EVT": MISSING,
+    "FNB": MISSING,
+}
 NERP_O_TAG = MISSING
 WIKIGOLD_LABELS: dict[str, str] = {"PER": "PER", "ORG": "ORG", "LOC": "LOC", "MISC": MISSING}
 BTC_LABELS: dict[str, str] = {"PER": "PER", "ORG": "ORG", "LOC": "LOC"}
@@ -64,37 +76,241 @@ EN_DEV_FRACTION = 0.05
 # Country / capital gazetteer used to make "country names are LOC" consistent in the training data.
 # ---------------------------------------------------------------------------------------------
 ID_COUNTRY_NAMES: tuple[str, ...] = (
-    "Indonesia", "Amerika Serikat", "Amerika", "AS", "Jepang", "Inggris", "Britania Raya", "Tiongkok", "China",
-    "Cina", "RRT", "RRC", "Korea Utara", "Korea Selatan", "Korut", "Korsel", "Korea", "Rusia", "Jerman", "Prancis",
-    "Perancis", "Belanda", "Belgia", "Swiss", "Swedia", "Norwegia", "Denmark", "Finlandia", "Italia", "Spanyol",
-    "Portugal", "Yunani", "Turki", "Mesir", "Arab Saudi", "Saudi Arabia", "Suriah", "Irak", "Iran", "Israel",
-    "Palestina", "Yordania", "Lebanon", "Libanon", "Libya", "Tunisia", "Aljazair", "Maroko", "Afrika Selatan",
-    "Nigeria", "Kenya", "Etiopia", "Ethiopia", "Sudan", "Somalia", "Yaman", "Qatar", "Kuwait", "Uni Emirat Arab",
-    "UEA", "Oman", "Bahrain", "Afghanistan", "Pakistan", "India", "Bangladesh", "Sri Lanka", "Nepal", "Myanmar",
-    "Thailand", "Vietnam", "Kamboja", "Laos", "Malaysia", "Singapura", "Filipina", "Brunei", "Brunei Darussalam",
-    "Timor Leste", "Australia", "Selandia Baru", "Papua Nugini", "Kanada", "Meksiko", "Brasil", "Brazil",
-    "Argentina", "Kolombia", "Venezuela", "Chili", "Peru", "Kuba", "Ukraina", "Polandia", "Hungaria", "Austria",
-    "Ceko", "Rumania", "Bulgaria", "Serbia", "Kroasia", "Irlandia", "Skotlandia", "Taiwan", "Hong Kong",
-    "Mongolia", "Kazakhstan", "Uzbekistan", "Armenia", "Azerbaijan", "Belarus", "Islandia", "Luksemburg",
-    "Vatikan", "Uni Soviet",
+    "Indonesia",
+    "Amerika Serikat",
+    "Amerika",
+    "AS",
+    "Jepang",
+    "Inggris",
+    "Britania Raya",
+    "Tiongkok",
+    "China",
+    "Cina",
+    "RRT",
+    "RRC",
+    "Korea Utara",
+    "Korea Selatan",
+    "Korut",
+    "Korsel",
+    "Korea",
+    "Rusia",
+    "Jerman",
+    "Prancis",
+    "Perancis",
+    "Belanda",
+    "Belgia",
+    "Swiss",
+    "Swedia",
+    "Norwegia",
+    "Denmark",
+    "Finlandia",
+    "Italia",
+    "Spanyol",
+    "Portugal",
+    "Yunani",
+    "Turki",
+    "Mesir",
+    "Arab Saudi",
+    "Saudi Arabia",
+    "Suriah",
+    "Irak",
+    "Iran",
+    "Israel",
+    "Palestina",
+    "Yordania",
+    "Lebanon",
+    "Libanon",
+    "Libya",
+    "Tunisia",
+    "Aljazair",
+    "Maroko",
+    "Afrika Selatan",
+    "Nigeria",
+    "Kenya",
+    "Etiopia",
+    "Ethiopia",
+    "Sudan",
+    "Somalia",
+    "Yaman",
+    "Qatar",
+    "Kuwait",
+    "Uni Emirat Arab",
+    "UEA",
+    "Oman",
+    "Bahrain",
+    "Afghanistan",
+    "Pakistan",
+    "India",
+    "Bangladesh",
+    "Sri Lanka",
+    "Nepal",
+    "Myanmar",
+    "Thailand",
+    "Vietnam",
+    "Kamboja",
+    "Laos",
+    "Malaysia",
+    "Singapura",
+    "Filipina",
+    "Brunei",
+    "Brunei Darussalam",
+    "Timor Leste",
+    "Australia",
+    "Selandia Baru",
+    "Papua Nugini",
+    "Kanada",
+    "Meksiko",
+    "Brasil",
+    "Brazil",
+    "Argentina",
+    "Kolombia",
+    "Venezuela",
+    "Chili",
+    "Peru",
+    "Kuba",
+    "Ukraina",
+    "Polandia",
+    "Hungaria",
+    "Austria",
+    "Ceko",
+    "Rumania",
+    "Bulgaria",
+    "Serbia",
+    "Kroasia",
+    "Irlandia",
+    "Skotlandia",
+    "Taiwan",
+    "Hong Kong",
+    "Mongolia",
+    "Kazakhstan",
+    "Uzbekistan",
+    "Armenia",
+    "Azerbaijan",
+    "Belarus",
+    "Islandia",
+    "Luksemburg",
+    "Vatikan",
+    "Uni Soviet",
 )
 CAPITAL_NAMES: tuple[str, ...] = (
-    "Jakarta", "Washington", "Beijing", "Tokyo", "Seoul", "Pyongyang", "Moskow", "Moscow", "London", "Paris",
-    "Berlin", "Roma", "Rome", "Madrid", "Kairo", "Cairo", "Riyadh", "Teheran", "Tehran", "Baghdad", "Bagdad",
-    "Damaskus", "Damascus", "Yerusalem", "Jerusalem", "Tel Aviv", "Ankara", "Kabul", "Islamabad", "New Delhi",
-    "Bangkok", "Hanoi", "Manila", "Kuala Lumpur", "Canberra", "Ottawa", "Brussel", "Brussels", "Den Haag",
-    "Amsterdam", "Jenewa", "Geneva", "Wina", "Vienna", "Beirut", "Doha", "Abu Dhabi", "Kiev", "Kyiv", "Taipei",
-    "Phnom Penh", "Yangon", "Naypyidaw", "Dhaka", "Colombo", "Wellington", "Athena", "Athens", "Lisabon",
-    "Lisbon", "Stockholm", "Oslo", "Kopenhagen", "Copenhagen", "Helsinki", "Warsawa", "Warsaw", "Praha",
-    "Prague", "Budapest", "Dili", "Bandar Seri Begawan", "Vientiane", "Ulan Bator", "Tripoli", "Tunis",
-    "Amman", "Sanaa", "Kuwait City", "Manama", "Muskat", "Muscat", "Nairobi", "Addis Ababa", "Khartoum",
-    "Mogadishu", "Pretoria", "Buenos Aires", "Brasilia", "Bogota", "Caracas", "Santiago", "Lima", "Havana",
-    "Meksiko City", "Mexico City",
+    "Jakarta",
+    "Washington",
+    "Beijing",
+    "Tokyo",
+    "Seoul",
+    "Pyongyang",
+    "Moskow",
+    "Moscow",
+    "London",
+    "Paris",
+    "Berlin",
+    "Roma",
+    "Rome",
+    "Madrid",
+    "Kairo",
+    "Cairo",
+    "Riyadh",
+    "Teheran",
+    "Tehran",
+    "Baghdad",
+    "Bagdad",
+    "Damaskus",
+    "Damascus",
+    "Yerusalem",
+    "Jerusalem",
+    "Tel Aviv",
+    "Ankara",
+    "Kabul",
+    "Islamabad",
+    "New Delhi",
+    "Bangkok",
+    "Hanoi",
+    "Manila",
+    "Kuala Lumpur",
+    "Canberra",
+    "Ottawa",
+    "Brussel",
+    "Brussels",
+    "Den Haag",
+    "Amsterdam",
+    "Jenewa",
+    "Geneva",
+    "Wina",
+    "Vienna",
+    "Beirut",
+    "Doha",
+    "Abu Dhabi",
+    "Kiev",
+    "Kyiv",
+    "Taipei",
+    "Phnom Penh",
+    "Yangon",
+    "Naypyidaw",
+    "Dhaka",
+    "Colombo",
+    "Wellington",
+    "Athena",
+    "Athens",
+    "Lisabon",
+    "Lisbon",
+    "Stockholm",
+    "Oslo",
+    "Kopenhagen",
+    "Copenhagen",
+    "Helsinki",
+    "Warsawa",
+    "Warsaw",
+    "Praha",
+    "Prague",
+    "Budapest",
+    "Dili",
+    "Bandar Seri Begawan",
+    "Vientiane",
+    "Ulan Bator",
+    "Tripoli",
+    "Tunis",
+    "Amman",
+    "Sanaa",
+    "Kuwait City",
+    "Manama",
+    "Muskat",
+    "Muscat",
+    "Nairobi",
+    "Addis Ababa",
+    "Khartoum",
+    "Mogadishu",
+    "Pretoria",
+    "Buenos Aires",
+    "Brasilia",
+    "Bogota",
+    "Caracas",
+    "Santiago",
+    "Lima",
+    "Havana",
+    "Meksiko City",
+    "Mexico City",
 )
 # Country names from pycountry that are too ambiguous to relabel (person names, common words).
 GAZETTEER_EXCLUDE: frozenset[str] = frozenset(
-    {"Chad", "Jordan", "Georgia", "Jersey", "Turkey", "Mali", "Niger", "Guinea", "Togo", "Dominica", "Timor",
-     "Guernsey", "Man", "Christmas Island", "Cook Islands", "Norfolk Island", "Heard Island and McDonald Islands"}
+    {
+        "Chad",
+        "Jordan",
+        "Georgia",
+        "Jersey",
+        "Turkey",
+        "Mali",
+        "Niger",
+        "Guinea",
+        "Togo",
+        "Dominica",
+        "Timor",
+        "Guernsey",
+        "Man",
+        "Christmas Island",
+        "Cook Islands",
+        "Norfolk Island",
+        "Heard Island and McDonald Islands",
+    }
 )
 # A gazetteer hit right after one of these words is left alone ("bahasa Inggris" is a language).
 GAZETTEER_BLOCK_PREV: frozenset[str] = frozenset({"bahasa", "Bahasa", "berbahasa", "Berbahasa"})
@@ -182,11 +398,15 @@ def read_corpus(
     return out
 
 
-def read_documents(path: str | Path, label_map: Mapping[str, str], sep: str | None = None) -> list[list[Sentence]]:
+def read_documents(
+    path: str | Path, label_map: Mapping[str, str], sep: str | None = None
+) -> list[list[Sentence]]:
     """Read a `-DOCSTART-`-delimited file (wikigold) into documents of sentences."""
     docs: dict[int, list[Sentence]] = {}
     for doc_idx, rows in iter_conll_blocks(path, sep=sep):
-        toks, tags = split_multiword([r[0] for r in rows], normalize_tags([r[-1] for r in rows], label_map))
+        toks, tags = split_multiword(
+            [r[0] for r in rows], normalize_tags([r[-1] for r in rows], label_map)
+        )
         if toks:
             docs.setdefault(doc_idx, []).append((toks, tags))
     return [docs[k] for k in sorted(docs)]
@@ -217,7 +437,9 @@ def read_nerp(path: str | Path, o_as_missing: bool = True) -> list[Sentence]:
     return read_corpus(path, NERP_LABELS, o_tag=NERP_O_TAG if o_as_missing else "O", sep="\t")
 
 
-def nerp_with_teacher(path: str | Path, teacher: Any, batch_size: int = 256) -> tuple[list[Sentence], dict[str, int]]:
+def nerp_with_teacher(
+    path: str | Path, teacher: Any, batch_size: int = 256
+) -> tuple[list[Sentence], dict[str, int]]:
     """NERP with O kept as O except where `teacher` (a spaCy pipeline) predicts any entity on O tokens (-> missing).
 
     NERP has no ORG type, so its O tokens are only trustworthy as O where a PER/ORG/LOC model sees nothing;
@@ -311,7 +533,9 @@ def build_id_corpus(
         "idner-news-2k/train": read_idner(d / "idner-news-2k/train.heldout-filtered.txt"),
         "indolem-nerui/train.01+test.01": read_nerui(d / "indolem-nerui/train.01.tsv")
         + read_nerui(d / "indolem-nerui/test.01.tsv"),
-        "indolem-nerugm/train.01+test.01": read_nerugm(d / "indolem-nerugm/train.01.heldout-filtered.tsv")
+        "indolem-nerugm/train.01+test.01": read_nerugm(
+            d / "indolem-nerugm/train.01.heldout-filtered.tsv"
+        )
         + read_nerugm(d / "indolem-nerugm/test.01.heldout-filtered.tsv"),
         "indonlu-nergrit/train+test": read_nergrit(d / "indonlu-nergrit/train_preprocess.txt")
         + read_nergrit(d / "indonlu-nergrit/test_preprocess.txt"),
@@ -337,7 +561,9 @@ def build_id_corpus(
             import spacy
 
             nerp_sents, tstats = nerp_with_teacher(nerp_path, spacy.load(nerp_teacher))
-            split.stats["indonlu-nerp/train (O kept unless teacher entity)"] = dict(_count(nerp_sents), **tstats)
+            split.stats["indonlu-nerp/train (O kept unless teacher entity)"] = dict(
+                _count(nerp_sents), **tstats
+            )
         else:
             nerp_sents = read_nerp(nerp_path)
             split.stats["indonlu-nerp/train (O=missing)"] = _count(nerp_sents)
@@ -389,7 +615,9 @@ def english_split(data_dir: Path, seed: int = EN_SPLIT_SEED, misc: bool = False)
 # ---------------------------------------------------------------------------------------------
 # DocBin / CoNLL writers
 # ---------------------------------------------------------------------------------------------
-def sentences_to_docs(sentences: Iterable[Sentence], lang: str, lowercase: bool = False) -> list[Any]:
+def sentences_to_docs(
+    sentences: Iterable[Sentence], lang: str, lowercase: bool = False
+) -> list[Any]:
     """Build spaCy Docs with gold words/entities (`-` -> missing annotation)."""
     import spacy
     from spacy.tokens import Doc
@@ -450,7 +678,9 @@ def build_docbins(
     }
     if split.heldout:
         paths["heldout"] = write_conll(split.heldout, out_dir / "heldout.conll")
-    stats = dict(split.stats, n_train=len(split.train), n_dev=len(split.dev), n_heldout=len(split.heldout))
+    stats = dict(
+        split.stats, n_train=len(split.train), n_dev=len(split.dev), n_heldout=len(split.heldout)
+    )
     (out_dir / "corpus-stats.json").write_text(json.dumps(stats, indent=1), encoding="utf-8")
     return paths
 
@@ -479,14 +709,18 @@ def train_ner(
     t0 = time.monotonic()
     spacy_train(cfg, out_dir / "model", overrides=ov, use_gpu=-1)
     elapsed = time.monotonic() - t0
-    (out_dir / "train-time.json").write_text(json.dumps({"seconds": elapsed, "overrides": ov}), encoding="utf-8")
+    (out_dir / "train-time.json").write_text(
+        json.dumps({"seconds": elapsed, "overrides": ov}), encoding="utf-8"
+    )
     best = out_dir / "model" / "model-best"
     if ship_to is not None:
         export_model(best, ship_to)
     return best
 
 
-def export_model(model_dir: Path, dest: Path, name: str | None = None, version: str = "0.1.0") -> Path:
+def export_model(
+    model_dir: Path, dest: Path, name: str | None = None, version: str = "0.1.0"
+) -> Path:
     """Save a trained pipeline (tok2vec + ner only, no training state) to `dest` via nlp.to_disk."""
     import spacy
 
@@ -528,8 +762,10 @@ def evaluate_file(
     return evaluate_ner(nlp, sents, labels=labels, lowercase=lowercase)
 
 
-def measure_speed(model: Path | str, indosum: Path, n_docs: int = 500, batch_size: int = 64) -> dict[str, float]:
-    """Tokens/s of nlp.pipe over the first `n_docs` IndoSum articles (single process)."""
+def measure_speed(
+    model: Path | str, indosum: Path, n_docs: int = 500, batch_size: int = 64
+) -> dict[str, float]:
+    """Tokens/s (wall and per CPU-second) of nlp.pipe over the first `n_docs` IndoSum articles, one thread."""
     import spacy
 
     nlp = spacy.load(model)
@@ -537,34 +773,81 @@ def measure_speed(model: Path | str, indosum: Path, n_docs: int = 500, batch_siz
     with open(indosum, encoding="utf-8") as fh:
         for line in fh:
             rec = json.loads(line)
-            texts.append(" ".join(tok for para in rec["paragraphs"] for sent in para for tok in sent))
+            texts.append(
+                " ".join(tok for para in rec["paragraphs"] for sent in para for tok in sent)
+            )
             if len(texts) >= n_docs:
                 break
     list(nlp.pipe(texts[:20]))  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n_tok = sum(len(doc) for doc in nlp.pipe(texts, batch_size=batch_size))
-    dt = time.perf_counter() - t0
-    return {"tokens": n_tok, "seconds": dt, "tokens_per_s": n_tok / dt, "docs": len(texts)}
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "docs": len(texts),
+        "tokens": n_tok,
+        "wall_s": round(dt, 3),
+        "cpu_s": round(dc, 3),
+        "tokens_per_wall_s": round(n_tok / dt),
+        "tokens_per_cpu_s": round(n_tok / dc),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: convert + train (+ optionally ship) one language, or evaluate / time a model."""
-    ap = argparse.ArgumentParser(prog="python -m workers.extract.training", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m workers.extract.training", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--lang", choices=("id", "en"), required=True)
-    ap.add_argument("--data", type=Path, default=None, help="directory holding the corpora (e.g. /work/shared/data)")
-    ap.add_argument("--out", type=Path, default=None, help="scratch output dir (DocBins, checkpoints)")
-    ap.add_argument("--eval", type=Path, default=None, metavar="FILE", help="score --model on a CoNLL/TSV file")
-    ap.add_argument("--speed", type=Path, default=None, metavar="JSONL", help="tokens/s of --model on IndoSum jsonl")
-    ap.add_argument("--model", type=Path, default=None, help="pipeline dir for --eval/--speed (default: shipped)")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="directory holding the corpora (e.g. /work/shared/data)",
+    )
+    ap.add_argument(
+        "--out", type=Path, default=None, help="scratch output dir (DocBins, checkpoints)"
+    )
+    ap.add_argument(
+        "--eval", type=Path, default=None, metavar="FILE", help="score --model on a CoNLL/TSV file"
+    )
+    ap.add_argument(
+        "--speed",
+        type=Path,
+        default=None,
+        metavar="JSONL",
+        help="tokens/s of --model on IndoSum jsonl",
+    )
+    ap.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="pipeline dir for --eval/--speed (default: shipped)",
+    )
     ap.add_argument("--labels", default=",".join(LABELS))
     ap.add_argument("--lowercase", action="store_true", help="--eval: lower-case the input text")
-    ap.add_argument("--relabel-gold", action="store_true", help="--eval: apply the country/capital LOC gazetteer to gold")
+    ap.add_argument(
+        "--relabel-gold",
+        action="store_true",
+        help="--eval: apply the country/capital LOC gazetteer to gold",
+    )
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--convert-only", action="store_true", help="only write the DocBins")
-    ap.add_argument("--ship", type=Path, default=None, help="copy model-best here (e.g. workers/extract/models/id)")
+    ap.add_argument(
+        "--ship",
+        type=Path,
+        default=None,
+        help="copy model-best here (e.g. workers/extract/models/id)",
+    )
     ap.add_argument("--misc", action="store_true", help="keep MISC as a label (English)")
-    ap.add_argument("--nerp-teacher", type=Path, default=None, help="id: pipeline whose entities mark NERP O as missing")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    ap.add_argument(
+        "--nerp-teacher",
+        type=Path,
+        default=None,
+        help="id: pipeline whose entities mark NERP O as missing",
+    )
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override"
+    )
     args = ap.parse_args(argv)
     from rich.console import Console
 
@@ -573,7 +856,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.eval is not None:
         from workers.extract.evaluate import format_report
 
-        res = evaluate_file(model, args.eval, tuple(args.labels.split(",")), args.lowercase, args.relabel_gold)
+        res = evaluate_file(
+            model, args.eval, tuple(args.labels.split(",")), args.lowercase, args.relabel_gold
+        )
         print(format_report(res))
         return 0
     if args.speed is not None:
@@ -584,7 +869,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.convert_only:
         with console.status(f"converting {args.lang} corpora"):
             paths = build_docbins(
-                args.lang, args.data, args.out / "corpus", misc=args.misc, nerp_teacher=args.nerp_teacher
+                args.lang,
+                args.data,
+                args.out / "corpus",
+                misc=args.misc,
+                nerp_teacher=args.nerp_teacher,
             )
         console.print({k: str(v) for k, v in paths.items()})
         return 0
@@ -596,7 +885,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except json.JSONDecodeError:
             overrides[k] = v
     best = train_ner(
-        args.lang, args.data, args.out, args.config, overrides, misc=args.misc, ship_to=args.ship,
+        args.lang,
+        args.data,
+        args.out,
+        args.config,
+        overrides,
+        misc=args.misc,
+        ship_to=args.ship,
         nerp_teacher=args.nerp_teacher,
     )
     console.print(f"[green]model-best:[/green] {best}")

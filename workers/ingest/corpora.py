@@ -26,14 +26,26 @@ def corpus_record(obj: dict[str, Any]) -> RawArticle:
     if "text" in obj:
         return RawArticle.model_validate(obj)
     if "paragraphs" in obj:  # IndoSum: paragraphs -> sentences -> tokens
-        paragraphs = [" ".join(detokenise(sentence) for sentence in paragraph)
-                      for paragraph in obj["paragraphs"]]
-        return RawArticle(id=str(obj.get("id", ""))[:100] or None, text="\n".join(paragraphs),
-                          url=obj.get("source_url"), source=obj.get("source"), language="id")
+        paragraphs = [
+            " ".join(detokenise(sentence) for sentence in paragraph)
+            for paragraph in obj["paragraphs"]
+        ]
+        return RawArticle(
+            id=str(obj.get("id", ""))[:100] or None,
+            text="\n".join(paragraphs),
+            url=obj.get("source_url"),
+            source=obj.get("source"),
+            language="id",
+        )
     if "body" in obj:  # Wikinews (toscaData)
-        return RawArticle(id=str(obj.get("id")), text=obj["body"], title=obj.get("title"),
-                          url=obj.get("url"), published_at=obj.get("date"),
-                          language=obj.get("language", "en"))
+        return RawArticle(
+            id=str(obj.get("id")),
+            text=obj["body"],
+            title=obj.get("title"),
+            url=obj.get("url"),
+            published_at=obj.get("date"),
+            language=obj.get("language", "en"),
+        )
     raise InputError("corpus record", "has none of the fields text, paragraphs, body")
 
 

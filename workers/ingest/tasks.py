@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import cache
 from typing import Any
 
 import redis
 
 from workers import metrics, services
 from workers.app import app
-from workers.domain import Article
-from workers.errors import TransientError
+from workers.domain import Article, RawArticle
+from workers.errors import InputError, PermanentError, TransientError
 from workers.ingest import dedup
+from workers.ingest.feeds import FeedConfig, load_feeds, next_poll_delay, parse_feed
+from workers.ingest.fetch import fetch
+from workers.ingest.fulltext import extract_page
+from workers.ingest.normalise import normalise
+from workers.ingest.urls import OutboundPolicy
+from workers.resources import config_file
+from workers.settings import Settings
 from workers.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,30 +56,25 @@ def assign_story(store: Store, article: Article) -> str:
     return article.id
 
 
-@app.task(name="pantau.ingest.ingest_articles", stage="ingest", **RETRY)
-def ingest_articles(records: list[dict[str, Any]]) -> None:
-    """Drop exact duplicates, store the rest, and enqueue them for extraction."""
-    store = services.store()
-    settings = services.settings()
+def ingest_batch(store: Store, articles: list[Article], batch_size: int) -> list[str]:
+    """Drop exact duplicates, give each article its story, store, and enqueue for extraction."""
     started = time.perf_counter()
-    articles = [Article.model_validate(record) for record in records]
-    fresh, duplicates = [], 0
-    for article, first_id in zip(
-        articles, store.seen_article_ids([a.content_hash for a in articles]), strict=True
-    ):
+    fresh: list[Article] = []
+    duplicates = 0
+    in_batch: set[str] = set()
+    seen = store.seen_article_ids([a.content_hash for a in articles])
+    for article, first_id in zip(articles, seen, strict=True):
         # The same id again is a redelivery unless that article already went all the way through.
-        if first_id is None or (first_id == article.id and not store.is_completed(article.id)):
-            fresh.append(article)
+        redelivery = first_id == article.id and not store.is_completed(article.id)
+        if (first_id is None or redelivery) and article.content_hash not in in_batch:
+            in_batch.add(article.content_hash)
+            fresh.append(article.model_copy(update={"story_id": assign_story(store, article)}))
         else:
             duplicates += 1
-    fresh = [
-        article.model_copy(update={"story_id": assign_story(store, article)}) for article in fresh
-    ]
     store.save_articles(fresh)
     ids = [a.id for a in fresh]
-    size = settings.extract_batch_size
-    for start in range(0, len(ids), size):
-        app.send_task("pantau.extract.extract_batch", args=[ids[start : start + size]])
+    for start in range(0, len(ids), batch_size):
+        app.send_task("pantau.extract.extract_batch", args=[ids[start : start + batch_size]])
     store.mark_seen(fresh)
     store.count_once("ingested", ids)
     store.count("duplicates", duplicates)
@@ -80,3 +83,142 @@ def ingest_articles(records: list[dict[str, Any]]) -> None:
     metrics.ARTICLES.labels(stage="ingest", outcome="duplicate").inc(duplicates)
     metrics.STAGE_SECONDS.labels(stage="ingest").observe(time.perf_counter() - started)
     metrics.LAST_SUCCESS.labels(stage="ingest").set_to_current_time()
+    return ids
+
+
+@app.task(name="pantau.ingest.ingest_articles", stage="ingest", **RETRY)
+def ingest_articles(records: list[dict[str, Any]]) -> None:
+    """Ingest normalised article records sent by the CLI, the API or a replay."""
+    articles = [Article.model_validate(record) for record in records]
+    ingest_batch(services.store(), articles, services.settings().extract_batch_size)
+
+
+@app.task(name="pantau.ingest.poll_feeds", stage="ingest", ignore_result=True)
+def poll_feeds() -> None:
+    """Beat's tick: enqueue a poll for every feed whose next poll is due."""
+    store = services.store()
+    for feed in feed_list():
+        if store.claim_feed_poll(feed.url):
+            app.send_task("pantau.ingest.poll_feed", args=[feed.url])
+
+
+@app.task(name="pantau.ingest.poll_feed", stage="ingest", acks_late=True)
+def poll_feed(url: str) -> None:
+    """Fetch one feed (conditional GET), ingest its new entries, schedule the next poll."""
+    store = services.store()
+    settings = services.settings()
+    feed = next((f for f in feed_list() if f.url == url), None)
+    if feed is None:
+        return
+    state = store.feed_state(url)
+    try:
+        result = fetch(
+            url,
+            policy=outbound_policy(),
+            max_bytes=settings.max_feed_bytes,
+            etag=state.get("etag"),
+            last_modified=state.get("last_modified"),
+        )
+    except (TransientError, PermanentError, InputError) as error:
+        failures = int(state.get("failures", 0)) + 1
+        delay = next_poll_delay(failures, feed.interval_s)
+        store.update_feed_state(url, delay, failures=failures, last_error=str(error)[:500])
+        metrics.FEED_POLLS.labels(outcome="error").inc()
+        log.warning(
+            "feed %s failed (%d in a row), next try in %.0f s: %s", url, failures, delay, error
+        )
+        return
+    if result.not_modified or not result.body:
+        store.update_feed_state(url, feed.interval_s, failures=0, last_status=result.status)
+        metrics.FEED_POLLS.labels(outcome="not_modified").inc()
+        return
+    parsed = parse_feed(result.body, feed_url=url, feed_name=feed.name, language=feed.language)
+    articles = feed_articles(store, feed, parsed.entries, settings)
+    ids = ingest_batch(store, articles, settings.extract_batch_size) if articles else []
+    store.count("accepted", len(articles))
+    store.update_feed_state(
+        url,
+        feed.interval_s,
+        failures=0,
+        last_status=result.status,
+        etag=result.etag or "",
+        last_modified=result.last_modified or "",
+        last_error=parsed.error or "",
+        last_new=len(ids),
+    )
+    metrics.FEED_POLLS.labels(outcome="ok").inc()
+
+
+def feed_articles(
+    store: Store, feed: FeedConfig, entries: list[RawArticle], settings: Settings
+) -> list[Article]:
+    """Normalised articles for a feed's entries; full text fetched for new entries if asked."""
+    articles = []
+    for entry in entries:
+        if feed.full_text and entry.url:
+            probe = normalise(
+                entry.model_copy(update={"text": entry.text or entry.title or "-"}),
+                max_chars=settings.max_article_chars,
+            )
+            if store.is_ingested(probe.id):
+                continue  # known entry: don't fetch its page again
+            entry = full_text(entry, settings) or entry
+        try:
+            articles.append(
+                normalise(
+                    entry,
+                    max_chars=settings.max_article_chars,
+                    source=f"{feed.url} {entry.url or ''}",
+                )
+            )
+        except InputError as error:
+            log.info("feed entry skipped: %s", error)
+    return articles
+
+
+def full_text(entry: RawArticle, settings: Settings) -> RawArticle | None:
+    """The entry's page text (trafilatura), keeping the feed's fields where the page has none."""
+    assert entry.url is not None
+    try:
+        page = fetch(entry.url, policy=outbound_policy(), max_bytes=settings.max_feed_bytes)
+    except (TransientError, PermanentError, InputError) as error:
+        log.info("full text of %s not fetched: %s", entry.url, error)
+        return None
+    extracted = extract_page(page.body or b"", page.final_url) if page.body else None
+    if extracted is None or not extracted.text.strip():
+        return None
+    return extracted.model_copy(
+        update={
+            "title": extracted.title or entry.title,
+            "author": extracted.author or entry.author,
+            "published_at": extracted.published_at or entry.published_at,
+            "source": entry.source,
+            "language": entry.language or extracted.language,
+            "url": extracted.url or entry.url,
+        }
+    )
+
+
+_feeds_cache: dict[str, Any] = {"mtime": None, "feeds": []}
+
+
+def feed_list() -> list[FeedConfig]:
+    """The configured feeds, re-read when config/feeds.yaml changes (a bad edit keeps the last)."""
+    path = config_file("feeds.yaml", services.settings().feeds)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return []
+    if mtime != _feeds_cache["mtime"]:
+        _feeds_cache["mtime"] = mtime
+        try:
+            _feeds_cache["feeds"] = load_feeds(path)
+        except InputError as error:
+            log.error("feeds not reloaded: %s", error)
+    return list(_feeds_cache["feeds"])
+
+
+@cache
+def outbound_policy() -> OutboundPolicy:
+    """The SSRF policy for feeds and pages (PANTAU_OUTBOUND_ALLOWLIST)."""
+    return OutboundPolicy.from_setting(services.settings().outbound_allowlist)
