@@ -31,6 +31,10 @@ app = typer.Typer(
 )
 dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter stream.")
 app.add_typer(dlq_app, name="dlq")
+token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
+app.add_typer(token_app, name="token")
+alerts_app = typer.Typer(no_args_is_help=True, help="Alerts as they happen.")
+app.add_typer(alerts_app, name="alerts")
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 log = logging.getLogger("pantau")
 
@@ -395,6 +399,15 @@ def up(
             store = _start_pipeline(running, settings)
             running.start_api()
             running.start_beat()
+            from workers.auth import TokenRecord, new_token
+
+            _, read_token = new_token()
+            store.save_token(
+                TokenRecord.for_token(read_token, ["read:all"], note="pantau up dashboard")
+            )
+            err.print(
+                f"Dashboard: http://{settings.api_host}:{settings.api_port}/?token={read_token}"
+            )
             err.print(
                 f"Pantau is up: Redis {running.redis_url}, API http://{settings.api_host}:"
                 f"{settings.api_port}, data in {settings.data_dir.resolve()}. Ctrl-C stops."
@@ -524,6 +537,102 @@ def bench(
         f"{result['inprocess_tokens_per_s']} tokens/s; ratio {result['ratio']}"
     )
     console.print(f"peak RSS    {result['rss_mb']} MB")
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[
+        list[str] | None, typer.Option(help="admin, read:all or subscription:<id>.")
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="What the token is for.")] = None,
+) -> None:
+    """Create an API token; it is printed once and only its hash is stored."""
+    from workers.auth import TokenRecord, new_token
+
+    store = _connect(_settings())
+    _, token = new_token()
+    try:
+        record = TokenRecord.for_token(token, scope or ["admin"], note=note)
+    except ValueError as error:
+        raise _fail(str(error).splitlines()[-1]) from error
+    store.save_token(record)
+    sys.stdout.write(json.dumps({"token": token, "id": record.id, "scopes": record.scopes}) + "\n")
+
+
+@app.command()
+def subscribe(
+    actor: Annotated[list[str], typer.Option(help="Watched actor id (repeat for any-of).")],
+    event: Annotated[list[str] | None, typer.Option(help="PLOVER event type (repeat).")] = None,
+    all_actors: Annotated[
+        bool, typer.Option("--all", help="Every actor in one article (co-mention).")
+    ] = False,
+    role: Annotated[str, typer.Option(help="source, target or any.")] = "any",
+    webhook: Annotated[
+        str | None, typer.Option(help="Deliver to this URL (Standard Webhooks).")
+    ] = None,
+    sse: Annotated[bool, typer.Option("--sse", help="Read it from /v1/alerts/stream.")] = False,
+    digest: Annotated[str | None, typer.Option(help="hourly or daily instead of realtime.")] = None,
+    cooldown: Annotated[
+        int, typer.Option(help="Seconds before the same story alerts again.")
+    ] = 3600,
+) -> None:
+    """Create a subscription in the running deployment; prints {"id", "secret", "token"} as JSON."""
+    from pydantic import ValidationError
+
+    from workers.alert.subscriptions import SubscriptionIn
+    from workers.api.subscriptions import create_subscription
+    from workers.ingest.urls import OutboundPolicy
+
+    if webhook and sse:
+        raise _fail("choose --webhook URL or --sse, not both")
+    settings = _settings()
+    store = _connect(settings)
+    try:
+        data = SubscriptionIn(
+            actors_any=[] if all_actors else actor,
+            actors_all=actor if all_actors else [],
+            event_types=event or [],
+            role=role,  # type: ignore[arg-type]
+            channel="webhook" if webhook else "sse",
+            webhook_url=webhook,
+            mode="digest" if digest else "realtime",
+            digest_every=digest,  # type: ignore[arg-type]
+            cooldown_s=cooldown,
+        )
+        created = create_subscription(
+            store, data, OutboundPolicy.from_setting(settings.outbound_allowlist)
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise _fail(
+            f"{'.'.join(str(p) for p in first['loc']) or 'subscription'}: {first['msg']}"
+        ) from error
+    except InputError as error:
+        raise _fail(str(error)) from error
+    sys.stdout.write(
+        json.dumps({"id": created["id"], "secret": created["secret"], "token": created["token"]})
+        + "\n"
+    )
+
+
+@alerts_app.command("tail")
+def alerts_tail(
+    actor: Annotated[str | None, typer.Option(help="Only this actor.")] = None,
+    subscription: Annotated[str | None, typer.Option(help="One subscription's channel.")] = None,
+) -> None:
+    """Print alerts as they are recorded (Redis pub/sub), one JSON line each, until Ctrl-C."""
+    store = _connect(_settings())
+    pubsub = store.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(
+        store.key("sub", subscription) if subscription else store.key("alerts", "live")
+    )
+    err.print("waiting for alerts (Ctrl-C stops)...")
+    for message in pubsub.listen():
+        data = message["data"]
+        if actor and f'"actor_id":"{actor}"' not in data.replace(" ", ""):
+            continue
+        sys.stdout.write(data + "\n")
+        sys.stdout.flush()
 
 
 @dlq_app.command("list")

@@ -9,11 +9,12 @@ from workers.store import Store
 
 
 def article_ids_in(args: list[Any]) -> list[str]:
-    """The article ids a stage task's arguments name (ids, or article records with an id)."""
+    """The article ids a stage task's arguments name: a list of ids, or of records with an id."""
     ids: list[str] = []
     for arg in args:
-        items = arg if isinstance(arg, list) else [arg]
-        for item in items:
+        if not isinstance(arg, list):
+            continue
+        for item in arg:
             if isinstance(item, str):
                 ids.append(item)
             elif isinstance(item, dict) and isinstance(item.get("id"), str):

@@ -30,9 +30,11 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=LATENCY_BUCKETS,
 )
+CHANNELS = ("stream", "webhook", "sse", "redis")
 INGEST_TO_ALERT_SECONDS = Histogram(
     "pantau_ingest_to_alert_seconds",
-    "From an article's acceptance at ingest to its alert being recorded.",
+    "From an article's acceptance at ingest to its alert being delivered, by channel.",
+    ["channel"],
     buckets=LATENCY_BUCKETS,
 )
 LAST_SUCCESS = Gauge(

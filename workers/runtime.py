@@ -262,12 +262,25 @@ class Deployment:
         """Celery beat: the clock that polls feeds."""
         logs = self.settings.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"]
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "beat",
+            "--loglevel",
+            "INFO",
+        ]
         with open(logs / "beat.log", "ab") as logfile:
             self.processes["beat"] = subprocess.Popen(
-                command, env=worker_env(self.settings, "beat", self.redis_url),
-                stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                command,
+                env=worker_env(self.settings, "beat", self.redis_url),
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def restart(self, kind: str) -> None:
         """Start again a process that exited."""

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
 
     # Extraction and alerts
     watchlist: Path | None = Field(default=None, description="Watchlist YAML; default config/.")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
     alert_stream_maxlen: int = Field(default=100_000, ge=100)
 
     # HTTP API and metrics

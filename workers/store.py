@@ -14,6 +14,9 @@ from typing import Any
 
 import redis
 
+from workers.alert.subscriptions import Subscription
+from workers.alert.watchlist import Actor
+from workers.auth import TokenRecord
 from workers.domain import Alert, Article, Extraction
 from workers.errors import TransientError
 from workers.settings import WORKER_KINDS as QUEUES
@@ -21,6 +24,15 @@ from workers.settings import Settings
 
 COUNTERS = ("accepted", "ingested", "duplicates", "completed", "dead_lettered", "alerts", "invalid")
 WORKER_HEARTBEAT_S = 5
+SUBSCRIPTION_STREAM_MAXLEN = 10_000
+INDEX_MAXLEN = 100_000
+# Cooldown mark and subscription stream entry in one step (returns the entry id, or 0).
+_APPEND_SUB_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'alert', ARGV[3])
+end
+return 0
+"""
 # Mark and append in one step, so a redelivered task can neither lose nor repeat an alert.
 _APPEND_ONCE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
@@ -40,6 +52,7 @@ class Store:
         self.settings = settings
         self.ns = settings.namespace
         self._append_once = client.register_script(_APPEND_ONCE)
+        self._append_sub_once = client.register_script(_APPEND_SUB_ONCE)
 
     @classmethod
     def connect(cls, url: str, settings: Settings) -> Store:
@@ -245,6 +258,24 @@ class Store:
             self.redis.publish(self.key("alerts", "live"), payload)
         return bool(added)
 
+    def recent_alerts(
+        self, actor: str | None, since_ms: int, limit: int
+    ) -> list[tuple[str, Alert]]:
+        """Newest alerts first, optionally of one actor, since a Unix time in milliseconds."""
+        found: list[tuple[str, Alert]] = []
+        last = "+"
+        while len(found) < limit:
+            entries = self.redis.xrevrange(
+                self.key("alerts"), max=last, min=f"{since_ms}-0", count=500
+            )
+            for entry_id, fields in entries:
+                if actor is None or fields.get("actor_id") == actor:
+                    found.append((entry_id, Alert.model_validate_json(fields["alert"])))
+            if len(entries) < 500:
+                break
+            last = f"({entries[-1][0]}"
+        return found[:limit]
+
     def read_alerts(self, after: str = "0-0", count: int = 10_000) -> list[tuple[str, Alert]]:
         """Alerts in the stream after stream id `after`, oldest first."""
         entries = self.redis.xrange(
@@ -258,6 +289,125 @@ class Store:
         """The id of the newest alert in the stream, or 0-0."""
         last = self.redis.xrevrange(self.key("alerts"), count=1)
         return last[0][0] if last else "0-0"
+
+    def append_subscription_alert_once(
+        self, subscription_id: str, dedup: str, cooldown_s: int, alert: Alert
+    ) -> str | None:
+        """Record an alert for a subscription once per cooldown; the stream id, or None if seen."""
+        added = self._append_sub_once(
+            keys=[self.key("sub-sent", dedup), self.key("sub", subscription_id, "alerts")],
+            args=[max(1, cooldown_s), SUBSCRIPTION_STREAM_MAXLEN, alert.model_dump_json()],
+        )
+        return str(added) if added else None
+
+    def publish(self, subscription_id: str, message: dict[str, Any]) -> None:
+        """Publish a message on the subscription's Redis pub/sub channel."""
+        self.redis.publish(self.key("sub", subscription_id), json.dumps(message))
+
+    def read_subscription_alerts(
+        self, subscription_id: str, start: str = "-", end: str = "+", count: int = 10_000
+    ) -> list[tuple[str, Alert]]:
+        """A subscription's alerts between two stream ids (ids are millisecond timestamps)."""
+        entries = self.redis.xrange(
+            self.key("sub", subscription_id, "alerts"), min=start, max=end, count=count
+        )
+        return [
+            (entry_id, Alert.model_validate_json(fields["alert"])) for entry_id, fields in entries
+        ]
+
+    # Subscriptions, tokens, watchlist overrides ---------------------------------------------
+
+    def save_subscription(self, subscription: Subscription) -> None:
+        """Create or replace a subscription (alert workers see it on their next task)."""
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self.key("subs"), subscription.id, subscription.model_dump_json())
+            pipe.incr(self.key("subs", "version"))
+            pipe.execute()
+
+    def delete_subscription(self, subscription_id: str) -> bool:
+        """Remove a subscription; False when there was none."""
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(self.key("subs"), subscription_id)
+            pipe.incr(self.key("subs", "version"))
+            pipe.delete(self.key("sub", subscription_id, "alerts"))
+            removed, _, _ = pipe.execute()
+        return bool(removed)
+
+    def subscriptions(self) -> list[Subscription]:
+        """Every subscription."""
+        return [Subscription.model_validate_json(v) for v in self.redis.hvals(self.key("subs"))]
+
+    def subscription(self, subscription_id: str) -> Subscription | None:
+        """One subscription, or None."""
+        raw = self.redis.hget(self.key("subs"), subscription_id)
+        return Subscription.model_validate_json(raw) if raw else None
+
+    def version(self, name: str) -> int:
+        """A change counter (`subs`, `watchlist`) that workers compare to reload."""
+        return int(self.redis.get(self.key(name, "version")) or 0)
+
+    def save_token(self, record: TokenRecord) -> None:
+        """Store a token's hash and scopes (never the token)."""
+        self.redis.hset(self.key("tokens"), record.id, record.model_dump_json())
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        """A token record by id."""
+        raw = self.redis.hget(self.key("tokens"), token_id)
+        return TokenRecord.model_validate_json(raw) if raw else None
+
+    def watchlist_overrides(self) -> dict[str, Actor | None]:
+        """Actors put (or deleted: None) through the API, over the watchlist file."""
+        raw = self.redis.hgetall(self.key("watchlist"))
+        return {k: (Actor.model_validate_json(v) if v != "null" else None) for k, v in raw.items()}
+
+    def put_actor(self, actor: Actor) -> None:
+        """Add or replace a watched actor."""
+        self._change_watchlist(actor.id, actor.model_dump_json())
+
+    def delete_actor(self, actor_id: str) -> None:
+        """Stop watching an actor (also one from the watchlist file)."""
+        self._change_watchlist(actor_id, "null")
+
+    def _change_watchlist(self, actor_id: str, value: str) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self.key("watchlist"), actor_id, value)
+            pipe.incr(self.key("watchlist", "version"))
+            pipe.execute()
+
+    # Evidence indexes -----------------------------------------------------------------------
+
+    def index_extraction(self, extraction: Extraction, at: float) -> None:
+        """Index a processed article by actor and event type for `GET /v1/articles` (bounded)."""
+        keys = {self.key("idx", "articles")}
+        keys |= {self.key("idx", "actor", e.canonical) for e in extraction.entities if e.canonical}
+        keys |= {self.key("idx", "event", ev.type) for ev in extraction.events}
+        oldest = at - self.settings.article_ttl_s
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zadd(key, {extraction.article_id: at})
+                pipe.zremrangebyscore(key, "-inf", oldest)
+                pipe.zremrangebyrank(key, 0, -INDEX_MAXLEN - 1)
+                pipe.expire(key, self.settings.article_ttl_s)
+            pipe.execute()
+
+    def find_articles(
+        self, actor: str | None, event: str | None, since: float, limit: int
+    ) -> list[str]:
+        """Newest article ids mentioning `actor` and/or coding `event`, since a Unix time."""
+        keys = []
+        if actor:
+            keys.append(self.key("idx", "actor", actor))
+        if event:
+            keys.append(self.key("idx", "event", event))
+        if not keys:
+            keys.append(self.key("idx", "articles"))
+        if len(keys) == 1:
+            return list(self.redis.zrevrangebyscore(keys[0], "+inf", since, start=0, num=limit))
+        found = [set(self.redis.zrevrangebyscore(k, "+inf", since)) for k in keys]
+        both = found[0] & found[1]
+        scores = self.redis.zmscore(keys[0], list(both)) if both else []
+        ranked = sorted(zip(both, scores, strict=True), key=lambda item: -(item[1] or 0))
+        return [article_id for article_id, _ in ranked[:limit]]
 
     # Dead letters ---------------------------------------------------------------------------
 

@@ -44,6 +44,15 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 60, what: str = "
         time.sleep(0.05)
 
 
+def make_token(store: Store, *scopes: str) -> dict[str, str]:
+    """Authorization headers with a fresh token of these scopes."""
+    from workers.auth import TokenRecord, new_token
+
+    _, token = new_token()
+    store.save_token(TokenRecord.for_token(token, list(scopes) or ["admin"]))
+    return {"Authorization": f"Bearer {token}"}
+
+
 @dataclass
 class Pipeline:
     """A running three-queue pipeline and the handles a test needs."""

@@ -10,13 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import SEED
-from tests.integration.conftest import Pipeline, make_settings, wait_until
+from tests.integration.conftest import Pipeline, make_settings, make_token, wait_until
 from workers.api.app import create_app
 
 
 @pytest.fixture(scope="module")
 def client(pipeline: Pipeline) -> Iterator[TestClient]:
     with TestClient(create_app(pipeline.settings)) as test_client:
+        test_client.headers.update(make_token(pipeline.store))
         yield test_client
 
 
@@ -55,6 +56,7 @@ def test_push_bad_requests_get_clear_errors(
 ) -> None:
     settings = pipeline.settings.model_copy(update={"max_request_bytes": 10_000, "max_request_items": 50})
     with TestClient(create_app(settings)) as small:
+        small.headers.update(make_token(pipeline.store))
         response = small.post("/v1/articles", content=content, headers={"content-type": content_type})
     assert response.status_code == status, response.text
     assert fragment in json.dumps(response.json())
@@ -63,6 +65,7 @@ def test_push_bad_requests_get_clear_errors(
 def test_push_backpressure_answers_503_with_retry_after(pipeline: Pipeline, tmp_path: Path) -> None:
     settings = make_settings(pipeline.store.settings.redis_url or "", tmp_path, extract_high_water=1)
     with TestClient(create_app(settings)) as busy:
+        busy.headers.update(make_token(busy.app.state.store))
         queue = f"{settings.namespace}:extract"
         busy.app.state.store.redis.lpush(queue, "a", "b")
         try:
@@ -75,3 +78,15 @@ def test_push_backpressure_answers_503_with_retry_after(pipeline: Pipeline, tmp_
 def test_push_openapi_schema_is_served(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/v1/articles" in schema["paths"]
+
+
+def test_push_without_token_is_refused(pipeline: Pipeline) -> None:
+    with TestClient(create_app(pipeline.settings)) as anonymous:
+        missing = anonymous.post("/v1/articles", json={"text": "Putin"})
+        wrong = anonymous.post("/v1/articles", json={"text": "Putin"},
+                               headers={"Authorization": "Bearer pt_0123456789abcdef_" + "a" * 43})
+        reader = anonymous.post("/v1/articles", json={"text": "Putin"},
+                                headers=make_token(pipeline.store, "read:all"))
+    assert missing.status_code == 401 and "pantau token create" in missing.json()["detail"]
+    assert wrong.status_code == 401
+    assert reader.status_code == 403

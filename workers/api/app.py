@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from workers import app as celery_app
 from workers import metrics
-from workers.api import articles
+from workers.api import alerts, articles, subscriptions
+from workers.api.security import requires
 from workers.runtime import resolve_redis_url
 from workers.settings import Settings
 from workers.store import Store
@@ -33,7 +34,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
     celery_app.configure(settings, store_url)
-    api.include_router(articles.router(store, settings))
+    write = Depends(requires(store, "admin"))
+    api.include_router(articles.router(store, settings), dependencies=[write])
+    api.include_router(alerts.router(store, store_url))
+    api.include_router(subscriptions.router(store, settings))
     api.state.store = store
     api.state.settings = settings
 

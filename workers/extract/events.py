@@ -57,6 +57,25 @@ PLOVER_TYPES = (
 _CONTEXT_ORDER = ("hypothetical", "future", "historical", "reported")
 _QUOTES = frozenset({'"', "“", "”", "''", "``"})
 _SENT_END = frozenset({".", "!", "?"})
+_MEDIA_WORDS = frozenset(
+    {
+        "kantor",
+        "berita",
+        "media",
+        "warta",
+        "laman",
+        "situs",
+        "harian",
+        "surat",
+        "kabar",
+        "stasiun",
+        "tv",
+        "televisi",
+        "news",
+        "agency",
+        "newspaper",
+    }
+)
 _WORD_STRIP = "\"'“”‘’()[]{}.,;:!?"
 
 
@@ -204,6 +223,7 @@ class TriggerEntry:
     near: frozenset[str] | None = None
     window: int = 6
     nominal: bool = False
+    active_only: bool = False
 
     @property
     def is_phrase(self) -> bool:
@@ -245,6 +265,26 @@ class EventLexicon:
     clause_breaks: frozenset[str]
     complement_markers: frozenset[str]
     verbal_markers: frozenset[str]
+    relativizers: frozenset[str]
+    light_verbs: frozenset[str]
+    movement_roots: frozenset[str]
+    anaphors_after: frozenset[str]
+    anaphors_before: frozenset[str]
+    source_preps: frozenset[str]
+    between_preps: frozenset[str]
+    attribution_cues: frozenset[str]
+    transfer_types: frozenset[str]
+    absolute_preps: frozenset[str]
+    possessive_clitics: tuple[str, ...]
+    topic_preps: frozenset[str]
+    weak_dates: frozenset[str]
+    complementizers: frozenset[str]
+    noun_roots: frozenset[str]
+    purpose_markers: frozenset[str]
+    passive_light_verbs: frozenset[str]
+    light_verb_window: int
+    light_verb_pass: frozenset[str]
+    verb_prefixes: tuple[str, ...]
     object_fillers: frozenset[str]
     determiners: frozenset[str]
     light_nouns: tuple[tuple[str, ...], ...]
@@ -254,6 +294,9 @@ class EventLexicon:
     movement_types: frozenset[str]
     path: Path | None = None
     light_nouns_flat: frozenset[str] = frozenset()
+    all_preps: frozenset[str] = frozenset()
+    source_stops: frozenset[str] = frozenset()
+    clause_stops: frozenset[str] = frozenset()
     _by_key: dict[str, list[TriggerEntry]] = field(default_factory=dict, repr=False)
     _stop_heads: dict[str, list[tuple[str, ...]]] = field(default_factory=dict, repr=False)
     _cand_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
@@ -314,6 +357,7 @@ class EventLexicon:
                         else None,
                         window=int(item.get("window", 6)),
                         nominal=bool(item.get("nominal", False)),
+                        active_only=bool(item.get("active_only", False)),
                     )
                 )
         ctx = data.get("context") or {}
@@ -352,6 +396,26 @@ class EventLexicon:
             clause_breaks=words("clause_breaks", roles),
             complement_markers=words("complement_markers", roles),
             verbal_markers=words("verbal_markers", roles),
+            relativizers=words("relativizers", roles),
+            light_verbs=words("light_verbs", roles),
+            movement_roots=words("movement_roots", roles),
+            anaphors_after=words("anaphors_after", roles),
+            anaphors_before=words("anaphors_before", roles),
+            source_preps=words("source", roles),
+            between_preps=words("between", roles),
+            attribution_cues=words("attribution", rep) | words("anywhere", rep),
+            transfer_types=frozenset(data.get("transfer_types") or ["AID", "MOBILIZE"]),
+            absolute_preps=words("absolute", roles),
+            possessive_clitics=tuple(str(x) for x in roles.get("possessive_clitics") or []),
+            topic_preps=words("topic", roles),
+            weak_dates=words("weak_dates"),
+            complementizers=words("complementizers", roles),
+            noun_roots=words("noun_roots"),
+            purpose_markers=words("purpose", roles),
+            passive_light_verbs=words("passive_light_verbs", roles),
+            light_verb_window=int(roles.get("light_verb_window", 3)),
+            light_verb_pass=words("light_verb_pass", roles),
+            verb_prefixes=tuple(str(x) for x in roles.get("verb_prefixes") or []) or ("\x00",),
             object_fillers=words("object_fillers", roles),
             determiners=words("determiners", roles),
             light_nouns=tuple(
@@ -368,9 +432,7 @@ class EventLexicon:
             symmetric_types=frozenset(
                 data.get("symmetric_types") or ["AGREE", "CONSULT", "COOPERATE"]
             ),
-            movement_types=frozenset(
-                data.get("movement_types") or ["MOBILIZE", "CONSULT", "RETREAT"]
-            ),
+            movement_types=frozenset(data.get("movement_types") or ["MOBILIZE", "RETREAT"]),
             path=path,
         )
         lex._index()
@@ -391,6 +453,32 @@ class EventLexicon:
             stops[sp[0]].append(sp)
         self._stop_heads = dict(stops)
         self.light_nouns_flat = frozenset(w for ln in self.light_nouns for w in ln)
+        self.all_preps = (
+            self.target_preps
+            | self.location_preps
+            | self.agent_preps
+            | self.not_source
+            | self.source_preps
+            | self.between_preps
+        )
+        # subordinators end the search for a subject ("setelah", "ketika", "because" …)
+        self.source_stops = (
+            frozenset(
+                w
+                for w in self.clause_breaks
+                if w[:1].isalpha()
+                and w not in self.relativizers
+                and w not in self.complement_markers
+            )
+            | self.complementizers
+        )
+        self.clause_stops = (
+            self.source_stops
+            | self.relativizers
+            | self.complementizers
+            | self.reported_before
+            | self.reported_after
+        )
 
     # ----------------------------------------------------------------- analysis
 
@@ -476,6 +564,7 @@ class _Trig:
     j: int  # last token (inclusive)
     entry: TriggerEntry
     near_dist: int
+    near_pos: int = -1  # token of the `near` word that selected the entry
 
 
 def _sentences(doc: Any) -> list[tuple[int, int]]:
@@ -580,6 +669,27 @@ class _SentenceCoder:
                 q = not q
                 continue
             self.in_quote[i] = q
+        # entities that name a news source ("menurut Reuters", "dilansir dari laman Quartz")
+        self.attribution = []
+        for a_, _b in self.ent_span:
+            flag = False
+            x = min(a_, self.n) - 1
+            while x >= 0 and x >= a_ - 5:
+                low = self.toks[x].low
+                if low in lex.attribution_cues:
+                    flag = True
+                    break
+                if not (
+                    low in lex.object_fillers
+                    or low in lex.determiners
+                    or low in lex.not_source
+                    or low in lex.source_preps
+                    or low in _MEDIA_WORDS
+                ):
+                    break
+                x -= 1
+            self.attribution.append(flag)
+        self.last_source = -1
         self.comma_clause = [0] * self.n
         c = 0
         for i, t in enumerate(toks):
@@ -603,7 +713,7 @@ class _SentenceCoder:
         i = 0
         while i < self.n:
             t = self.toks[i]
-            if blocked[i] or self.ent_at[i] != -1 or not t.low[:1].isalpha():
+            if blocked[i] or self.ent_at[i] != -1 or not t.low[:1].isalpha() or self._in_name(i):
                 i += 1
                 continue
             entries = lex.entries_for(t.low)
@@ -619,20 +729,34 @@ class _SentenceCoder:
                         continue
                     j = i + len(e.words) - 1
                 dist = 0
+                pos = -1
                 if e.near is not None:
-                    dist = self._near_distance(i, j, e)
+                    dist, pos = self._near_match(i, j, e)
                     if dist < 0:
                         continue
                 # longest phrase, then conditioned entries (closest first), then order of file
                 key = (-(j - i), 0 if e.near is not None else 1, dist)
                 if best_key is None or key < best_key:
-                    best, best_key = _Trig(i, j, e, dist), key
+                    best, best_key = _Trig(i, j, e, dist, pos), key
             if best is None:
                 i += 1
                 continue
             out.append(best)
             i = best.j + 1
-        return out
+        # a word that selected another trigger ("limiting its cooperation") is not a trigger
+        used = {t.near_pos for t in out if t.near_pos >= 0}
+        return [t for t in out if not any(t.i <= u <= t.j for u in used)]
+
+    def _in_name(self, i: int) -> bool:
+        """A capitalised word inside a name the NER missed ("Dialog Manama", "Perjanjian Paris")."""
+        t = self.toks[i].text
+        if not t[:1].isupper() or t.isupper() or i == 0 or self.toks[i - 1].low in _QUOTES:
+            return False
+        prev = self.toks[i - 1].text
+        if prev in _SENT_END or prev in {":", "—", "-", "("}:
+            return False
+        nxt = self.toks[i + 1].text if i + 1 < self.n else ""
+        return nxt[:1].isupper() and not nxt.isupper()
 
     def _phrase_at(self, i: int, e: TriggerEntry) -> bool:
         if i + len(e.words) > self.n:
@@ -649,9 +773,14 @@ class _SentenceCoder:
         return True
 
     def _near_distance(self, i: int, j: int, e: TriggerEntry) -> int:
+        d, _ = self._near_match(i, j, e)
+        return d
+
+    def _near_match(self, i: int, j: int, e: TriggerEntry) -> tuple[int, int]:
         assert e.near is not None
         lex = self.lex
         best = -1
+        pos = -1
         lo = max(0, i - e.window)
         hi = min(self.n, j + e.window + 1)
         for x in range(lo, hi):
@@ -664,8 +793,8 @@ class _SentenceCoder:
             if low in e.near or any(c in e.near for c in lex.candidates(low)[:3]):
                 d = i - x if x < i else x - j
                 if best < 0 or d < best:
-                    best = d
-        return best
+                    best, pos = d, x
+        return best, pos
 
     # ----------------------------------------------------------------- helpers
 
@@ -673,32 +802,76 @@ class _SentenceCoder:
         low = self.toks[x].low
         return low in self.breaks or low in _QUOTES
 
+    def _is_filler(self, low: str) -> bool:
+        lex = self.lex
+        return (
+            low in lex.object_fillers
+            or low in lex.determiners
+            or low in lex.light_nouns_flat
+            or low[:1].isdigit()
+        )
+
     def _entity_starting(self, x: int) -> int:
         k = self.ent_at[x]
         if k >= 0 and self.ent_span[k][0] == x:
             return k
         return -1
 
-    def _prev_word(self, k: int) -> str:
-        i = self.ent_span[k][0]
-        return self.toks[i - 1].low if i > 0 else ""
+    def _entity_ending(self, x: int) -> int:
+        if x < 0 or x >= self.n:
+            return -1
+        k = self.ent_at[x]
+        if k >= 0 and self.ent_span[k][1] == x:
+            return k
+        return -1
 
     def _preceding_prep(self, k: int) -> str:
-        """The preposition governing entity k, looking past fillers ("di wilayah Kursk")."""
+        """The preposition governing entity k ("di wilayah Kursk", "kepada Menteri X Y")."""
+        lex = self.lex
         x = self.ent_span[k][0] - 1
         steps = 0
-        while x >= 0 and steps < 4:
+        while x >= 0 and steps < 5:
             low = self.toks[x].low
-            if (
-                low in self.lex.object_fillers
-                or low in self.lex.determiners
-                or low in self.lex.light_nouns_flat
-            ):
+            if low in lex.all_preps:
+                return low
+            k2 = self.ent_at[x]
+            if k2 >= 0:  # "Presiden Rusia Vladimir Putin": inherit the chain's preposition
+                return self._preceding_prep(k2) if k2 != k else ""
+            if low in ("-", "/"):
                 x -= 1
-                steps += 1
                 continue
-            return low
+            if not low[:1].isalnum() or low in lex.clause_stops:
+                return ""
+            x -= 1
+            steps += 1
         return ""
+
+    def _skip_back(self, x: int) -> int:
+        """Index of the first token before x that is not an auxiliary/adverb cue word."""
+        lex = self.lex
+        while x >= 0 and (self.toks[x].low in lex.skip_words or self.toks[x].low in lex.negation):
+            x -= 1
+        return x
+
+    def _chain_head(self, k: int) -> int:
+        """For "Presiden Suriah Bashar al-Assad" return the last entity of the adjacent chain."""
+        while True:
+            nxt = self.ent_span[k][1] + 1
+            # allow one title word between ("Menteri Pertahanan Indonesia Ryamizard Ryacudu")
+            for step in (0, 1, 2):
+                y = nxt + step
+                if y >= self.n:
+                    return k
+                k2 = self._entity_starting(y)
+                if k2 >= 0:
+                    if self.ents[k2].label == "PER" and self.ents[k].label != "PER":
+                        k = k2
+                        break
+                    return k
+                if not self._is_filler(self.toks[y].low) and not self.toks[y].text[:1].isupper():
+                    return k
+            else:
+                return k
 
     # ----------------------------------------------------------------- roles
 
@@ -706,73 +879,173 @@ class _SentenceCoder:
         """(source entity, co-actor entity) before the trigger, -1 when none."""
         lex = self.lex
         x = trig.i - 1
+        # "pihak yang menyerang Tokyo": the subject is the head noun before "yang"
+        y = self._skip_back(x)
+        if y >= 0 and self._is_light_verb(self.toks[y].low):
+            y = self._skip_back(y - 1)
+        if y >= 0 and self.toks[y].low in lex.relativizers:
+            z = y - 1
+            if z >= 0 and self.toks[z].low == ",":
+                z -= 1
+            # "African Union (AU) troops who were killed": the owner of the light noun
+            while z >= 0 and (self.toks[z].low in lex.light_nouns_flat or self.toks[z].low == ")"):
+                z -= 1
+            k = self._entity_ending(z)
+            if k >= 0 and not self.attribution[k]:
+                return self._with_coordination(self.ent_at[z])
+            return -1, -1
         lo = max(0, trig.i - limit)
         while x >= lo:
             low = self.toks[x].low
-            if low in {";", ":"} or low in _QUOTES or low in ("namun", "tetapi", "but", "however"):
+            if low in {";", ":"} or low in _QUOTES or low in lex.source_stops:
+                break
+            if low in lex.relativizers:
                 break
             k = self.ent_at[x]
             if k >= 0:
                 first = self.ent_span[k][0]
-                prep = self._preceding_prep(k)
-                if prep in lex.not_source:
+                if self._is_possessor(k) or self._is_appositive(k, trig):
                     x = first - 1
                     continue
-                co = -1
-                # "Putin dan Kim sepakat": the first conjunct is the source, the second a co-actor
-                before = first - 1
-                if before > 0 and self.toks[before].low in lex.coordination:
-                    k2 = self.ent_at[before - 1]
-                    if k2 >= 0 and self._preceding_prep(k2) not in lex.not_source:
-                        return k2, k
-                return k, co
+                prep = self._preceding_prep(k)
+                # "dengan Rusia mendukung …": an absolute clause keeps its subject
+                absolute = prep in lex.absolute_preps and (
+                    self._skip_back(trig.i - 1) == self.ent_span[k][1]
+                )
+                if self.attribution[k] or (prep in lex.not_source and not absolute):
+                    x = first - 1
+                    continue
+                return self._with_coordination(k)
             x -= 1
+        # "pasukannya tiba": the possessor of a light noun is the sentence's main actor
+        y = self._skip_back(trig.i - 1)
+        if y >= 0 and self.ent_at[y] < 0:
+            low = self.toks[y].low
+            for clitic in lex.possessive_clitics:
+                if low.endswith(clitic) and low[: -len(clitic)] in lex.light_nouns_flat:
+                    if self.last_source >= 0:
+                        return self.last_source, -1
+                    for k, (a_, _b) in enumerate(self.ent_span):
+                        if a_ >= trig.i:
+                            break
+                        if not self.attribution[k] and (
+                            self._preceding_prep(k) not in lex.not_source
+                        ):
+                            return k, -1
         return -1, -1
 
-    def find_target(self, trig: _Trig, limit: int = 12, movement: bool = False) -> int:
+    def _is_possessor(self, k: int) -> bool:
+        """ "Sudan's Presidential Advisor": the entity modifies a noun, it is not the subject."""
+        y = self.ent_span[k][1] + 1
+        return y < self.n and self.toks[y].low in ("'s", "’s")
+
+    def _is_appositive(self, k: int, trig: _Trig) -> bool:
+        """ "Javier Correa, president of X, the Y, denounced": Y is an apposition, not the subject."""
+        a_, b_ = self.ent_span[k]
+        y = b_ + 1
+        if y >= self.n or self.toks[y].low != "," or self._skip_back(trig.i - 1) != y:
+            return False
+        x = a_ - 1
+        while x >= 0 and self._is_filler(self.toks[x].low):
+            x -= 1
+        if x < 0 or self.toks[x].low != ",":
+            return False
+        # an earlier entity before the comma chain is the real subject
+        return any(self.ent_at[z] >= 0 for z in range(max(0, x - 12), x))
+
+    def _is_light_verb(self, low: str) -> bool:
+        lv = self.lex.light_verbs
+        return low in lv or any(c in lv for c in self.lex.candidates(low)[:2])
+
+    def _with_coordination(self, k: int) -> tuple[int, int]:
+        """Coordinated subjects ("Putin dan Kim sepakat"): the first is the source, then a co-actor."""
+        lex = self.lex
+        before = self.ent_span[k][0] - 1
+        # skip title words between the conjunction and the entity ("bersama Menlu Taro Kono")
+        steps = 0
+        while before > 0 and steps < 2 and self._is_filler(self.toks[before].low):
+            before -= 1
+            steps += 1
+        if before > 0 and self.toks[before].low in lex.coordination:
+            k2 = self.ent_at[before - 1]
+            if (
+                k2 >= 0
+                and not self.attribution[k2]
+                and (self._preceding_prep(k2) not in lex.not_source)
+            ):
+                return k2, k
+        return k, -1
+
+    def find_target(
+        self, trig: _Trig, limit: int = 12, movement: bool = False, direct: bool = True
+    ) -> int:
         lex = self.lex
         x = trig.j + 1
         hi = min(self.n, trig.j + 1 + limit)
-        adjacent = True
+        gap = 0  # content words between the trigger and the candidate
         saw_prep = ""
+        since_prep = 0
         while x < hi:
             low = self.toks[x].low
             if self._is_break(x) and low not in lex.target_preps:
                 break
             k = self._entity_starting(x)
             if k >= 0:
+                if self.attribution[k]:
+                    x = self.ent_span[k][1] + 1
+                    continue
                 prep = self._preceding_prep(k)
                 if prep in lex.agent_preps:
                     x = self.ent_span[k][1] + 1
-                    adjacent = False
+                    gap += 1
                     continue
-                if (
-                    adjacent
-                    or prep in lex.target_preps
-                    or (movement and prep in lex.location_preps)
-                ):
-                    return k
-                if prep in lex.location_preps or prep in ("dari", "from"):
+                if prep in lex.target_preps and saw_prep:
+                    return self._chain_head(k)
+                if movement and prep in lex.location_preps:
+                    return self._chain_head(k)
+                if prep in lex.location_preps or prep in lex.source_preps:
                     x = self.ent_span[k][1] + 1
-                    adjacent = False
+                    gap += 1
+                    saw_prep = ""
                     continue
-                if saw_prep in lex.target_preps:
-                    return k
-                x = self.ent_span[k][1] + 1
-                adjacent = False
-                continue
+                if direct and gap <= 1 and not saw_prep:
+                    return self._chain_head(k)
+                return -1
             if low in lex.target_preps:
                 saw_prep = low
-            elif not (
-                low in lex.object_fillers
-                or low in lex.determiners
-                or low in lex.light_nouns_flat
-                or low[:1].isdigit()
-            ):
-                adjacent = False
-                if saw_prep and low not in lex.skip_words:
-                    saw_prep = saw_prep  # keep: "kepada pemerintah Filipina"
+                since_prep = 0
+            elif low in lex.all_preps:
+                saw_prep = ""
+                gap += 1
+            elif low in lex.complement_markers or low in lex.skip_words:
+                pass
+            elif not (self._is_filler(low) or self.toks[x].text[:1].isupper()):
+                gap += 1
+                since_prep += 1
+                if since_prep > 1:  # "dengan militan ISIS" keeps the preposition, two words not
+                    saw_prep = ""
             x += 1
+        return -1
+
+    def find_complement_subject(self, trig: _Trig) -> int:
+        """Subject of a complement clause as target ("memperingatkan bahwa AS akan…", "warned that X")."""
+        x = trig.j + 1
+        steps = 0
+        while x < self.n and steps < 3:
+            low = self.toks[x].low
+            if low in self.lex.complement_markers:
+                y = x + 1
+                while y < self.n and self._is_filler(self.toks[y].low):
+                    y += 1
+                if y < self.n:
+                    k = self._entity_starting(y)
+                    if k >= 0 and not self.attribution[k]:
+                        return self._chain_head(k)
+                return -1
+            if self.ent_at[x] >= 0 or not self._is_filler(low):
+                return -1
+            x += 1
+            steps += 1
         return -1
 
     def find_agent(self, trig: _Trig, limit: int = 8) -> int:
@@ -788,13 +1061,140 @@ class _SentenceCoder:
             k = self._entity_starting(x)
             if k >= 0:
                 prep = self._preceding_prep(k)
-                if prep in lex.agent_preps or (first and lex.morphology == "indonesian"):
-                    return k
+                if not self.attribution[k] and (
+                    prep in lex.agent_preps or (first and lex.morphology == "indonesian")
+                ):
+                    return self._chain_head(k)
                 return -1
-            if not (low in lex.agent_preps or low in lex.object_fillers or low in lex.determiners):
+            if not (low in lex.agent_preps or self._is_filler(low)):
                 first = False
             x += 1
         return -1
+
+    def nominal_roles(self, trig: _Trig) -> tuple[int, int]:
+        """Source/target of a noun trigger: possessor, oleh/by, dari/from, antara X dan Y, or the
+        subject of a light verb ("melancarkan serangan", "held talks")."""
+        lex = self.lex
+        src = tgt = -1
+        x = trig.j + 1
+        # possessor right after the noun (one modifier word allowed): "kunjungan Choe",
+        # "serangan udara Amerika Serikat"
+        y = x
+        gap = 0
+        form = self.toks[trig.i].low
+        # pe(N)-…-an nouns name the action done to the possessor ("penangkapan X" = X's arrest)
+        patient = (
+            lex.morphology == "indonesian"
+            and form.startswith("pe")
+            and not form.startswith("per")
+            and form.endswith("an")
+        )
+        while y < self.n and gap <= 1:
+            k = self._entity_starting(y)
+            if k >= 0:
+                if not self.attribution[k] and lex.morphology == "indonesian":
+                    if patient:
+                        tgt = self._chain_head(k)
+                    else:
+                        src = self._chain_head(k)
+                break
+            low = self.toks[y].low
+            if self._is_break(y) or low in lex.all_preps:
+                break
+            if not self._is_filler(low):
+                gap += 1
+            y += 1
+        # prepositional participants after the noun
+        y = x
+        while y < min(self.n, x + 12):
+            low = self.toks[y].low
+            if self._is_break(y) and low not in lex.all_preps:
+                break
+            k = self._entity_starting(y)
+            if k >= 0 and not self.attribution[k]:
+                prep = self._preceding_prep(k)
+                if prep in lex.agent_preps and src < 0:
+                    src = self._chain_head(k)
+                elif prep in lex.source_preps and src < 0 and trig.entry.type in lex.transfer_types:
+                    src = self._chain_head(k)
+                elif prep in lex.between_preps and src < 0:
+                    src = k
+                    z = self.ent_span[k][1] + 1
+                    if z + 1 < self.n and self.toks[z].low in lex.coordination:
+                        k2 = self._entity_starting(z + 1)
+                        if k2 >= 0:
+                            tgt = k2
+                y = self.ent_span[k][1] + 1
+                continue
+            y += 1
+        if lex.morphology == "english" and src < 0:
+            # "the U.S.-led strikes", "Hamas rocket attacks": an entity right before the noun
+            z = trig.i - 1
+            steps = 0
+            while (
+                z >= 0
+                and steps < 3
+                and self.ent_at[z] < 0
+                and (
+                    self.toks[z].low in ("-", "led", "backed", "sponsored", "'s", "’s")
+                    or self._is_filler(self.toks[z].low)
+                )
+            ):
+                z -= 1
+                steps += 1
+            if z >= 0:
+                k = self._entity_ending(z)
+                if (
+                    k >= 0
+                    and not self.attribution[k]
+                    and self._preceding_prep(k) not in lex.location_preps
+                ):
+                    src = k
+        if lex.morphology == "english":
+            # "Israel's attack", "the Israeli attacks" (adjectives are not entities)
+            z = trig.i - 1
+            while (
+                z >= 0
+                and self._is_filler(self.toks[z].low)
+                and self.toks[z].low not in ("'s", "’s")
+            ):
+                z -= 1
+            if z >= 1 and self.toks[z].low in ("'s", "’s"):
+                k = self._entity_ending(z - 1)
+                if k >= 0 and src < 0:
+                    src = k
+        # light verb just before the noun: its subject is the source ("melancarkan serangan")
+        z = trig.i - 1
+        steps = 0
+        while z >= 0 and steps < lex.light_verb_window:
+            low = self.toks[z].low
+            if self._is_light_verb(low):
+                if src < 0:
+                    src, co = self.find_source(_Trig(z, z, trig.entry, 0))
+                    if tgt < 0 and co >= 0 and trig.entry.type in lex.symmetric_types:
+                        tgt = co  # "Tokyo dan Washington memiliki perjanjian"
+                break
+            if (
+                self.ent_at[z] >= 0
+                or self._is_break(z)
+                or (low in lex.all_preps and low not in lex.light_verb_pass)
+            ):
+                break
+            z -= 1
+            steps += 1
+        return src, tgt
+
+    def is_anaphoric(self, trig: _Trig, span: int = 2) -> bool:
+        """Re-mention of an event reported before: "serangan itu", "this attack"."""
+        lex = self.lex
+        for y in range(trig.j + 1, min(self.n, trig.j + 1 + span)):
+            if self.toks[y].low in lex.anaphors_after:
+                return True
+            if self.ent_at[y] >= 0:
+                break
+        if trig.i > 0 and self.toks[trig.i - 1].low in lex.anaphors_before:
+            return True
+        return False
 
     def find_location(self, trig: _Trig) -> int:
         lex = self.lex
@@ -815,12 +1215,14 @@ class _SentenceCoder:
         if lex.morphology == "indonesian":
             root = trig.entry.words[0]
             for pre in lex.passive_prefixes:
-                if form.startswith(pre) and not root.startswith(pre) and form != root:
+                if form.startswith(pre) and not form.startswith(root):
                     return True
             return False
-        # English: be-form (+ adverbs) before a participle
+        # English: be-form (+ adverbs) before a participle, or a participle + "by"
         if not (form.endswith("ed") or form.endswith("en") or form in _EN_IRREGULAR):
             return False
+        if trig.j + 1 < self.n and self.toks[trig.j + 1].low in lex.agent_preps:
+            return True
         x = trig.i - 1
         steps = 0
         while x >= 0 and steps < 3:
@@ -838,6 +1240,9 @@ class _SentenceCoder:
         e = trig.entry
         if e.nominal:
             return True
+        if e.is_phrase and " ".join(e.words) in self.lex.noun_roots:
+            # "kerja sama" is a noun, "bekerja sama" a verb
+            return self.toks[trig.i].low.strip(_WORD_STRIP) == e.words[0]
         form = self.toks[trig.i].low.strip(_WORD_STRIP)
         lex = self.lex
         if lex.morphology == "indonesian":
@@ -846,11 +1251,13 @@ class _SentenceCoder:
                     form = form[: -len(clitic)]
                     break
             root = e.words[0]
-            if form.startswith(("me", "di", "ber", "ter")) and not root.startswith(
-                ("me", "di", "ber", "ter")
-            ):
-                return False
-            if form == root:
+            if form.startswith(root):
+                # bare noun roots (sanksi, diskusi) and root + -an (serangan, bantuan) are nouns;
+                # -kan/-i make verbs
+                if form == root:
+                    return root in lex.noun_roots
+                return form[len(root) :] == "an"
+            if form.startswith(("me", "di", "ber", "ter")):
                 return False
             return form.endswith("an") or form.startswith(("pe", "ke"))
         if form.endswith(("tion", "ment", "sal", "ance", "ence")):
@@ -858,7 +1265,15 @@ class _SentenceCoder:
         prev = self.toks[trig.i - 1].low if trig.i > 0 else ""
         if prev in lex.determiners:
             return True
-        if form.endswith(("ed", "ing")) or form in _EN_IRREGULAR:
+        if form.endswith("ing"):
+            x = self._skip_back(trig.i - 1)
+            if x < 0:
+                return True
+            prevw = self.toks[x].low
+            if self.ent_at[x] >= 0 or prevw in lex.passive_aux or prevw in lex.verbal_markers:
+                return False
+            return prevw in lex.determiners or prevw in lex.all_preps or prevw.isalpha()
+        if form.endswith("ed") or form in _EN_IRREGULAR:
             return False
         # a bare or -s form is a verb only after an auxiliary, "to", a pronoun or a negation
         x = trig.i - 1
@@ -866,6 +1281,10 @@ class _SentenceCoder:
             if self.toks[x].low in lex.negation:
                 return False
             x -= 1
+        if x >= 0 and self.ent_at[x] >= 0:  # "Russia attacks Ukraine": an entity subject
+            return False
+        if x >= 0 and self.toks[x].low in lex.coordination and form.endswith("s"):
+            return False  # "… and accuses the FARC": a coordinated verb
         prev = self.toks[x].low if x >= 0 else ""
         return not (prev in lex.verbal_markers or prev in lex.passive_aux or prev in lex.skip_words)
 
@@ -886,12 +1305,18 @@ class _SentenceCoder:
             break
         return False
 
-    def _back_window(self, trig: _Trig, window: int) -> list[str]:
+    def _back_window(
+        self, trig: _Trig, window: int, stop_at_subordinators: bool = True
+    ) -> list[str]:
         out = []
         x = trig.i - 1
         c = self.comma_clause[trig.i]
         while x >= 0 and len(out) < window and self.comma_clause[x] == c:
-            out.append(self.toks[x].low)
+            low = self.toks[x].low
+            if stop_at_subordinators and low in self.lex.source_stops:
+                out.append(low)  # "if", "jika" open the clause the trigger is in
+                break
+            out.append(low)
             x -= 1
         return out
 
@@ -907,10 +1332,10 @@ class _SentenceCoder:
             x += 1
         return out
 
-    def context(self, trig: _Trig) -> str:
+    def context(self, trig: _Trig, src_k: int) -> str:
         lex = self.lex
         typ = trig.entry.type
-        # hypothetical: modal just before, or a conditional earlier in the same clause
+        # hypothetical: modal just before, or a conditional in the same clause
         if any(
             w in lex.hypothetical.cues for w in self._back_window(trig, lex.hypothetical.window)
         ):
@@ -920,36 +1345,82 @@ class _SentenceCoder:
             or any(w in lex.hypothetical.conditionals for w in self._forward_window(trig, 10))
         ):
             return "hypothetical"
+        if typ not in lex.speech_act_types and self._conditional_sentence(trig):
+            return "hypothetical"
         if any(w in lex.future.cues for w in self._back_window(trig, lex.future.window)):
             return "future"
-        if lex.historical_re is not None and lex.historical_re.search(self.text_of_sentence()):
+        # "akan bertolak ke AS … untuk melakukan pertemuan": a future purpose clause
+        back = self._back_window(trig, 15)
+        if any(w in lex.future.cues for w in back) and not any(
+            w in lex.reported_before for w in back
+        ):
+            return "future"
+        if lex.historical_re is not None and self._historical(trig):
             return "historical"
-        if self._reported(trig, typ):
+        if self._reported(trig, typ, src_k):
             return "reported"
         return "asserted"
+
+    def _conditional_sentence(self, trig: _Trig) -> bool:
+        """ "If they died …, I will withdraw": the main clause after a fronted condition."""
+        x = 0
+        while x < self.n and (self.toks[x].low in _QUOTES or self.toks[x].low == "“"):
+            x += 1
+        if x >= self.n or self.toks[x].low not in self.lex.hypothetical.conditionals:
+            return False
+        return self.comma_clause[trig.i] > self.comma_clause[x]
+
+    def _historical(self, trig: _Trig) -> bool:
+        """A past-time cue before the trigger, or after it but not inside a relative clause."""
+        assert self.lex.historical_re is not None
+        s0 = self.toks[0].start
+        sent = self.text_of_sentence()
+        trig_end = self.toks[trig.j].end
+        for m in self.lex.historical_re.finditer(sent):
+            pos = s0 + m.start()
+            if pos < trig_end:
+                return True
+            between = [t.low for t in self.toks[trig.j + 1 :] if t.start < pos]
+            if not any(w in self.lex.relativizers for w in between):
+                return True
+        return False
 
     def text_of_sentence(self) -> str:
         if not self.toks:
             return ""
         return self.text[self.toks[0].start : self.toks[-1].end]
 
-    def _reported(self, trig: _Trig, typ: str) -> bool:
+    def _reported(self, trig: _Trig, typ: str, src_k: int) -> bool:
+        """Attributed to someone else: "menurut X", "X said that …", a quote of X about others.
+
+        A speech act (accuse, request, threaten …) made by the quoted or reporting speaker is
+        asserted: it happens by being said.
+        """
         lex = self.lex
         speech = typ in lex.speech_act_types
         lows = [t.low for t in self.toks]
+        src_pos = self.ent_span[src_k][0] if src_k >= 0 else -1
         if not speech and any(w in lex.reported_anywhere for w in lows):
             return True
-        # a reporting verb before the trigger: the trigger is in its complement
         for x in range(trig.i - 1, -1, -1):
-            if lows[x] in lex.reported_before and x != trig.i:
-                return True
-        if speech:
+            if lows[x] in lex.reported_before:
+                # the trigger is in the complement of a reporting verb (unless the reporter
+                # performs the speech act herself: "X menyatakan … sekaligus mengecam …")
+                if not speech or src_pos > x or src_pos < 0:
+                    return True
+                break
+        after = any(lows[x] in lex.reported_after for x in range(trig.j + 1, self.n))
+        if not after and not self.in_quote[trig.i]:
             return False
-        # "…," kata X / X said — attribution after the trigger
-        for x in range(trig.j + 1, self.n):
-            if lows[x] in lex.reported_after:
-                return True
-        return bool(self.in_quote[trig.i])
+        if not speech:
+            return True
+        speaker = self._speaker(trig)
+        return (
+            src_k >= 0
+            and speaker >= 0
+            and src_k != speaker
+            and (_norm(self.ents[src_k].text) != _norm(self.ents[speaker].text))
+        )
 
     # ----------------------------------------------------------------- dates
 
@@ -974,34 +1445,85 @@ class _SentenceCoder:
             return []
         events: list[Event] = []
         suppress_until = -1
+        verbal_ends: set[int] = set()
         for trig in trigs:
+            nominal = self.is_nominal(trig)
+            if not nominal:
+                verbal_ends.add(trig.j)
             if trig.i <= suppress_until:
                 continue
             e = trig.entry
             typ = e.type
-            # the trigger must not be part of an attribution ("kata X") — cheap guard
-            passive = self.is_passive(trig)
-            movement = typ in lex.movement_types
-            src_k, co_k = self.find_source(trig)
-            if passive:
-                agent = self.find_agent(trig)
-                tgt_k = src_k
-                src_k = agent
-                co_k = -1
+            date = self.date(trig)
+            passive = False
+            if not nominal and self.is_anaphoric(trig, span=1):
+                continue
+            if nominal:
+                if self.is_anaphoric(trig) or self._is_topic(trig) or self._object_of(trig, verbal_ends):
+                    continue
+                src_k, tgt_k = self.nominal_roles(trig)
+                if tgt_k < 0:
+                    # nouns take no direct object, gerunds do ("allowing UN peacekeepers")
+                    gerund = self.toks[trig.j].low.endswith("ing")
+                    tgt_k = self.find_target(
+                        trig, limit=6, movement=typ in lex.movement_types, direct=gerund
+                    )
+                # "Serangan dilakukan …", "an agreement was reached": the noun is the subject
+                # of a passive light verb, so the sentence reports the event itself
+                asserted_noun = self._has_passive_light_verb(trig)
+                has_date = date is not None and date.lower() not in lex.weak_dates
+                # "a demonstration in London's Parliament Square": a place makes it specific
+                has_place = self._place_after(trig) >= 0
+                if src_k < 0 and tgt_k < 0 and not has_date and not asserted_noun and not has_place:
+                    continue
             else:
-                tgt_k = self.find_target(trig, movement=movement)
-                if tgt_k < 0 and co_k >= 0 and typ in lex.symmetric_types:
-                    tgt_k = co_k
-            if src_k < 0 and not passive:
-                src_k = self._speaker(trig)
+                passive = self.is_passive(trig)
+                movement = typ in lex.movement_types or any(
+                    w in lex.movement_roots for w in e.words
+                )
+                src_k, co_k = self.find_source(trig)
+                y = self._skip_back(trig.i - 1)
+                if (
+                    y >= 0
+                    and self.toks[y].low in lex.coordination
+                    and self.last_source >= 0
+                    and self.ent_at[y - 1] < 0
+                ):
+                    # "X does not recognize Y and accuses Z": a coordinated verb shares X
+                    src_k, co_k = self.last_source, -1
+                nya = self.toks[trig.i].low.endswith("nya")
+                if passive and nya and lex.morphology == "indonesian":
+                    # "ditolaknya Gatot": a nominalised passive, the patient follows
+                    tgt_k = self.find_agent(trig)
+                    src_k = -1
+                elif passive:
+                    if e.active_only:
+                        continue
+                    tgt_k = src_k
+                    src_k = self.find_agent(trig)
+                    if src_k < 0 and tgt_k >= 0 and self._owns_light_noun(tgt_k):
+                        # "UN troops will be sent to Darfur": the owner of the troops sends them
+                        src_k = tgt_k
+                        tgt_k = self.find_target(trig, movement=movement)
+                else:
+                    tgt_k = self.find_target(trig, movement=movement)
+                    if tgt_k < 0 and typ in lex.speech_act_types:
+                        tgt_k = self.find_complement_subject(trig)
+                    if tgt_k < 0 and co_k >= 0 and typ in lex.symmetric_types:
+                        tgt_k = co_k
+                    if src_k < 0 and typ in lex.speech_act_types:
+                        src_k = self._speaker(trig)
+            src_k = self._full_name(src_k)
+            tgt_k = self._full_name(tgt_k)
             if tgt_k == src_k:
                 tgt_k = -1
-            date = self.date(trig)
-            nominal = self.is_nominal(trig)
-            if nominal and src_k < 0 and tgt_k < 0 and date is None:
+            if src_k < 0 and tgt_k < 0 and self._in_purpose_clause(trig):
+                # "… untuk mendukung demokrasi", "… to protect civilians": an aim, not an event
                 continue
+            if src_k >= 0:
+                self.last_source = src_k
             loc_k = self.find_location(trig)
-            ctx = self.context(trig)
+            ctx = self.context(trig, src_k)
             neg = self.negated(trig)
             conf = 0.35
             conf += 0.2 if src_k >= 0 else 0.0
@@ -1027,12 +1549,131 @@ class _SentenceCoder:
                     confidence=round(min(conf, 0.95), 2),
                 )
             )
-            if typ in lex.complement_types:
+            if typ in lex.complement_types and self._opens_complement(trig):
                 x = trig.j + 1
+                # the complement clause runs to the next break after its marker
+                while (
+                    x < self.n
+                    and (
+                        self.toks[x].low not in lex.complement_markers
+                        and self.toks[x].low not in lex.future.cues
+                    )
+                    and x < trig.j + 8
+                ):
+                    x += 1
+                x += 1
                 while x < self.n and not self._is_break(x):
                     x += 1
                 suppress_until = x
         return events
+
+    def _opens_complement(self, trig: _Trig) -> bool:
+        """ "sepakat untuk …", "mengancam akan …", "meminta AS untuk …", "urged Israel to …"."""
+        lex = self.lex
+        for y in range(trig.j + 1, min(self.n, trig.j + 8)):
+            low = self.toks[y].low
+            if low in lex.complement_markers or low in lex.future.cues:
+                nxt = self.toks[y + 1].low if y + 1 < self.n else ""
+                # "agreed to a ceasefire": "to" + noun phrase is not a complement clause
+                return nxt not in lex.determiners
+            if self._is_break(y) and low != ",":
+                return False
+        # "meminta AS melayangkan …": a request's object followed by the requested action
+        y = trig.j + 1
+        while y < self.n and self._is_filler(self.toks[y].low):
+            y += 1
+        k = self._entity_starting(y) if y < self.n else -1
+        if trig.entry.type in lex.complement_types and k >= 0:
+            z = self.ent_span[k][1] + 1
+            if (
+                z < self.n
+                and lex.entries_for(self.toks[z].low) == ()
+                and (self.toks[z].low.startswith(lex.verb_prefixes))
+            ):
+                return True
+        return False
+
+    def _place_after(self, trig: _Trig) -> int:
+        """A LOC entity introduced by a location preposition right after the noun."""
+        lex = self.lex
+        y = trig.j + 1
+        if y < self.n and self.toks[y].low in lex.location_preps:
+            z = y + 1
+            while z < self.n and self._is_filler(self.toks[z].low):
+                z += 1
+            k = self._entity_starting(z) if z < self.n else -1
+            if k >= 0 and self.ents[k].label == "LOC":
+                return k
+        return -1
+
+    def _full_name(self, k: int) -> int:
+        """"Amerika Serikat (AS)": an abbreviation in brackets stands for the name before it."""
+        if k < 0:
+            return k
+        a_, b_ = self.ent_span[k]
+        if a_ >= 2 and b_ + 1 < self.n and self.toks[a_ - 1].low == "(" and self.toks[b_ + 1].low == ")":
+            k2 = self._entity_ending(a_ - 2)
+            if k2 >= 0:
+                return k2
+        return k
+
+    def _object_of(self, trig: _Trig, verbal_ends: set[int]) -> bool:
+        """A noun that is the object of another trigger ("protested the arrest of X",
+        "rejected the charge", "mengutuk serangan"): the topic of that event, not a new one."""
+        x = trig.i - 1
+        steps = 0
+        while x >= 0 and steps < 4:
+            if x in verbal_ends:
+                return True
+            low = self.toks[x].low
+            if not (
+                self._is_filler(low)
+                or low in self.lex.all_preps
+                or low in self.lex.skip_words
+                or (self.lex.morphology == "english" and low.endswith("ly"))
+            ):
+                return False
+            x -= 1
+            steps += 1
+        return False
+
+    def _has_passive_light_verb(self, trig: _Trig) -> bool:
+        lex = self.lex
+        for y in range(trig.j + 1, min(self.n, trig.j + 4)):
+            low = self.toks[y].low
+            if low in lex.passive_light_verbs:
+                return True
+            if self._is_break(y) or self.ent_at[y] >= 0:
+                return False
+        return False
+
+    def _owns_light_noun(self, k: int) -> bool:
+        y = self.ent_span[k][1] + 1
+        if y < self.n and self.toks[y].low == ")":  # "United Nations (UN) troops"
+            y += 1
+        while y < self.n and self.ent_at[y] >= 0:
+            y = self.ent_span[self.ent_at[y]][1] + 1
+            if y < self.n and self.toks[y].low == ")":
+                y += 1
+        return y < self.n and self.toks[y].low in self.lex.light_nouns_flat
+
+    def _in_purpose_clause(self, trig: _Trig) -> bool:
+        x = self._skip_back(trig.i - 1)
+        return x >= 0 and self.toks[x].low in self.lex.purpose_markers
+
+    def _is_topic(self, trig: _Trig) -> bool:
+        """ "mengenai kesepakatan kedua", "talks about the deal": a topic, not an event."""
+        x = trig.i - 1
+        steps = 0
+        while x >= 0 and steps < 2:
+            low = self.toks[x].low
+            if low in self.lex.topic_preps:
+                return True
+            if not self._is_filler(low):
+                return False
+            x -= 1
+            steps += 1
+        return False
 
     def _speaker(self, trig: _Trig) -> int:
         """Inside a quote with no subject: the speaker named after 'kata'/'said'."""
@@ -1043,10 +1684,25 @@ class _SentenceCoder:
             return -1
         for x in range(trig.j + 1, self.n):
             if self.toks[x].low in lex.reported_after:
-                for y in range(x + 1, min(self.n, x + 10)):
+                k = self._entity_ending(x - 1)
+                if k >= 0:  # "…," Regev said
+                    return k
+                y = x + 1
+                steps = 0
+                while y < self.n and steps < 6:
                     k = self._entity_starting(y)
                     if k >= 0:
-                        return k
+                        return self._chain_head(k)
+                    low = self.toks[y].low
+                    if not (
+                        self._is_filler(low)
+                        or self.toks[y].text[:1].isupper()
+                        or low in lex.light_nouns_flat
+                        or low in ("juru", "bicara", "spokesman", "spokesperson", "the")
+                    ):
+                        return -1
+                    y += 1
+                    steps += 1
                 return -1
         return -1
 

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 @cache
 def _watchlist_source() -> WatchlistSource:
-    return WatchlistSource.from_settings(services.settings())
+    return WatchlistSource.from_settings(services.settings(), services.store())
 
 
 @cache

@@ -67,10 +67,29 @@ WNUT17_LABELS: dict[str, str] = {
 
 LABELS: tuple[str, ...] = ("PER", "ORG", "LOC")
 
+# Training data licences (from each folder's SOURCE.md), written into the shipped meta.json.
+ID_SOURCES: tuple[tuple[str, str], ...] = (
+    ("idner-news-2k (Khairunnisa et al. 2020)", "MIT"),
+    ("IndoLEM NER-UI (Gultom & Wibowo 2017; Koto et al. 2020)", "CC BY 4.0 (per SEACrowd catalogue)"),
+    ("IndoLEM NER-UGM (Fachri 2014; Koto et al. 2020)", "CC BY 4.0 (per SEACrowd catalogue)"),
+    ("IndoNLU NERGrit (NERGRIT developers; Wilie et al. 2020)", "Apache-2.0 + NERGRIT contributor notice"),
+    ("IndoNLU NERP (Hoesen & Purwarianti 2018)", "Apache-2.0 (repo) / CC BY-SA 4.0 (SEACrowd)"),
+)
+EN_SOURCES: tuple[tuple[str, str], ...] = (
+    ("wikigold (Balasuriya et al. 2009)", "CC BY 4.0"),
+    ("Broad Twitter Corpus (Derczynski et al. 2016)", "CC BY 4.0"),
+    ("WNUT-17 (Derczynski et al. 2017)", "CC BY 4.0"),
+)
+
+# idner-news-2k train is the in-domain (news, cased) corpus for the main target: it is repeated in the train set.
+IDNER_TRAIN_REPEAT = 2
+
 # Deterministic English held-out split (a tenth of wikigold documents + a tenth of each BTC section).
 EN_SPLIT_SEED = 20261126
 EN_HELDOUT_FRACTION = 0.10
 EN_DEV_FRACTION = 0.05
+# wikigold (well-formed encyclopaedic text, closest to news) is repeated in the English train set.
+EN_WIKIGOLD_REPEAT = 2
 
 # ---------------------------------------------------------------------------------------------
 # Country / capital gazetteer used to make "country names are LOC" consistent in the training data.
@@ -496,6 +515,7 @@ class CorpusSplit:
     train: list[Sentence] = field(default_factory=list)
     dev: list[Sentence] = field(default_factory=list)
     heldout: list[Sentence] = field(default_factory=list)
+    heldout_parts: dict[str, list[Sentence]] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -553,7 +573,9 @@ def build_id_corpus(
         if name in parts_dev:
             split.dev.extend(sents)
         else:
-            split.train.extend(sents)
+            split.train.extend(
+                sents * (IDNER_TRAIN_REPEAT if name.startswith("idner-news-2k") else 1)
+            )
         split.stats[name] = _count(sents)
     if nerp:
         nerp_path = d / "indonlu-nerp/train_preprocess.heldout-filtered.txt"
@@ -588,8 +610,14 @@ def english_split(data_dir: Path, seed: int = EN_SPLIT_SEED, misc: bool = False)
     split.stats["wikigold_heldout_docs"] = held_idx
     split.stats["wikigold_dev_docs"] = dev_idx
     for i, doc in enumerate(wg_docs):
-        target = split.heldout if i in held_idx else split.dev if i in dev_idx else split.train
-        target.extend(doc)
+        if i in held_idx:
+            split.heldout.extend(doc)
+        elif i in dev_idx:
+            split.dev.extend(doc)
+        else:
+            split.train.extend(doc * EN_WIKIGOLD_REPEAT)
+        if i in held_idx:
+            split.heldout_parts.setdefault("wikigold", []).extend(doc)
     for sec in ("a", "b", "e", "f", "g", "h"):
         sents = read_btc(d / f"en-btc/{sec}.conll")
         order = list(range(len(sents)))
@@ -601,6 +629,8 @@ def english_split(data_dir: Path, seed: int = EN_SPLIT_SEED, misc: bool = False)
         split.stats[f"btc_{sec}_heldout_sentences"] = sorted(held)
         for i, s in enumerate(sents):
             (split.heldout if i in held else split.dev if i in dev else split.train).append(s)
+            if i in held:
+                split.heldout_parts.setdefault("btc", []).append(s)
     for fname in ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated"):
         split.train.extend(read_wnut17(d / "en-wnut17" / fname, misc=misc))
     if misc:
@@ -678,11 +708,93 @@ def build_docbins(
     }
     if split.heldout:
         paths["heldout"] = write_conll(split.heldout, out_dir / "heldout.conll")
+        for part, sents in split.heldout_parts.items():
+            paths[f"heldout-{part}"] = write_conll(sents, out_dir / f"heldout-{part}.conll")
     stats = dict(
         split.stats, n_train=len(split.train), n_dev=len(split.dev), n_heldout=len(split.heldout)
     )
     (out_dir / "corpus-stats.json").write_text(json.dumps(stats, indent=1), encoding="utf-8")
     return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Static vectors (word2vec via gensim, keyed by LOWER so cased and lower-cased text share them)
+# ---------------------------------------------------------------------------------------------
+def _clean_words(words: Iterable[str]) -> list[str]:
+    return [w for w in ("".join(t.lower().split()) for t in words) if w]
+
+
+def vector_corpus(lang: str, data_dir: Path) -> list[list[str]]:
+    """Lower-cased unlabelled sentences: id = IndoSum + NER train split; en = Wikinews (CC BY 2.5) + NER train split."""
+    import spacy
+
+    d = Path(data_dir)
+    sents: list[list[str]] = []
+    if lang == "id":
+        with open(d / "indosum/indosum_dev_union.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                for para in json.loads(line)["paragraphs"]:
+                    sents.extend(_clean_words(s) for s in para)
+        sents.extend(_clean_words(t) for t, _ in build_id_corpus(d, relabel=False).train)
+    elif lang == "en":
+        tok = spacy.blank("en").tokenizer
+        with open(d / "wikinews-en/wikinews_en_tosca.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                for chunk in json.loads(line)["body"].split("  "):
+                    if chunk.strip():
+                        sents.append(_clean_words(t.text for t in tok(chunk)))
+        sents.extend(_clean_words(t) for t, _ in english_split(d).train)
+    else:
+        raise ValueError(f"unsupported language: {lang}")
+    return [s for s in sents if s]
+
+
+def train_static_vectors(
+    lang: str,
+    data_dir: Path,
+    out_dir: Path,
+    dim: int = 100,
+    max_words: int = 30000,
+    epochs: int | None = None,
+) -> Path:
+    """Train skip-gram word2vec (gensim, 1 thread, seeded) and convert it to spaCy vectors keyed by LOWER."""
+    from gensim.models import Word2Vec
+    from spacy.cli.init_pipeline import init_vectors_cli
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sents = vector_corpus(lang, data_dir)
+    model = Word2Vec(
+        sents,
+        vector_size=dim,
+        window=5,
+        min_count=3 if lang == "id" else 4,
+        sg=1,
+        negative=10,
+        epochs=epochs if epochs is not None else (8 if lang == "id" else 5),
+        workers=1,
+        seed=1,
+    )
+    words = [w for w in model.wv.index_to_key if w.isprintable() and len(w.split()) == 1][:max_words]
+    txt = out_dir / f"{lang}_w2v_{dim}.txt"
+    with open(txt, "w", encoding="utf-8") as fh:
+        fh.write(f"{len(words)} {dim}\n")
+        for w in words:
+            fh.write(w + " " + " ".join(f"{x:.5f}" for x in model.wv[w]) + "\n")
+    vec_dir = out_dir / f"{lang}_vec"
+    init_vectors_cli(
+        lang,
+        txt,
+        vec_dir,
+        prune=-1,
+        truncate=0,
+        mode="default",
+        name=f"pantau_{lang}_w2v",
+        verbose=False,
+        jsonl_loc=None,
+        attr="LOWER",
+    )
+    return vec_dir
 
 
 # ---------------------------------------------------------------------------------------------
@@ -697,15 +809,21 @@ def train_ner(
     misc: bool = False,
     ship_to: Path | None = None,
     nerp_teacher: Path | str | None = None,
+    vectors: Path | str | None = None,
 ) -> Path:
     """Convert data, train with spaCy's training API using config/spacy/ner_<lang>.cfg, return model-best dir."""
     from spacy.cli.train import train as spacy_train
+    from spacy.util import load_config
 
     out_dir = Path(out_dir)
     cfg = Path(config_path) if config_path else CONFIG_DIR / f"ner_{lang}.cfg"
     paths = build_docbins(lang, data_dir, out_dir / "corpus", misc=misc, nerp_teacher=nerp_teacher)
     ov: dict[str, Any] = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"])}
     ov.update(overrides or {})
+    embed = load_config(cfg, overrides=ov, interpolate=False)["components"]["tok2vec"]["model"]["embed"]
+    if embed.get("include_static_vectors", False) and "paths.vectors" not in ov:
+        # the config wants static vectors: use the given ones or train them first (train_static_vectors)
+        ov["paths.vectors"] = str(vectors or train_static_vectors(lang, data_dir, out_dir / "vectors"))
     t0 = time.monotonic()
     spacy_train(cfg, out_dir / "model", overrides=ov, use_gpu=-1)
     elapsed = time.monotonic() - t0
@@ -731,15 +849,26 @@ def export_model(
             nlp.remove_pipe(pipe_name)
     nlp.meta["name"] = name or f"pantau_ner_{nlp.lang}"
     nlp.meta["version"] = version
+    nlp.meta["sources"] = [
+        {"name": n, "licence": lic} for n, lic in (EN_SOURCES if nlp.lang == "en" else ID_SOURCES)
+    ]
     dest = Path(dest)
-    readme = dest / "README.md"
-    saved = readme.read_text(encoding="utf-8") if readme.exists() else None
+    keep_files = ("README.md", "licenses")  # hand-written docs next to the pipeline survive a re-export
+    tmp = dest.parent / f".{dest.name}.keep"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for k in keep_files:
+        if (dest / k).exists():
+            shutil.move(str(dest / k), str(tmp / k))
     if dest.exists():
         shutil.rmtree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(dest)
-    if saved is not None:
-        readme.write_text(saved, encoding="utf-8")
+    for k in keep_files:
+        if (tmp / k).exists():
+            shutil.move(str(tmp / k), str(dest / k))
+    shutil.rmtree(tmp)
     return dest
 
 
@@ -839,6 +968,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="copy model-best here (e.g. workers/extract/models/id)",
     )
     ap.add_argument("--misc", action="store_true", help="keep MISC as a label (English)")
+    ap.add_argument("--vectors", type=Path, default=None, help="spaCy vectors dir (else trained if the config needs it)")
     ap.add_argument(
         "--nerp-teacher",
         type=Path,
@@ -893,6 +1023,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         misc=args.misc,
         ship_to=args.ship,
         nerp_teacher=args.nerp_teacher,
+        vectors=args.vectors,
     )
     console.print(f"[green]model-best:[/green] {best}")
     return 0
