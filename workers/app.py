@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from kombu import Queue
 
 from workers.settings import WORKER_KINDS, Settings
@@ -128,6 +129,39 @@ class PantauTask(Task):  # type: ignore[misc]
         )
         metrics.ARTICLES.labels(stage=self.stage, outcome="dead_lettered").inc()
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Count this message's deliveries (Redis keeps no count); past the limit, dead-letter it.
+
+        A message whose worker dies every time (segfault, OOM kill) is redelivered forever
+        under acks_late; this is where that loop ends.
+        """
+        from workers import metrics, services
+        from workers.dlq import dead_letter
+
+        request = self.request
+        if request.id and not request.called_directly:
+            store = services.store()
+            deliveries = store.count_delivery(request.id, request.retries)
+            if deliveries > 1:
+                metrics.REDELIVERIES.labels(stage=self.stage).inc()
+            limit = services.settings().max_deliveries
+            if deliveries > limit:
+                dead_letter(
+                    store,
+                    task=self.name,
+                    stage=self.stage,
+                    args=list(args),
+                    kwargs=dict(kwargs),
+                    task_id=request.id,
+                    retries=request.retries,
+                    error=f"delivered {deliveries} times without finishing (limit {limit}): "
+                    "the worker died on it each time",
+                    traceback="",
+                )
+                metrics.ARTICLES.labels(stage=self.stage, outcome="dead_lettered").inc()
+                return None
+        return super().__call__(*args, **kwargs)
+
     def on_retry(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
@@ -148,6 +182,13 @@ app.add_defaults(_lazy_config)
 
 # Worker process lifecycle (metrics server, registration, heartbeats) hooks in on import.
 import workers.lifecycle  # noqa: E402,F401
+
+
+@signals.before_task_publish.connect
+def _stamp_sent_at(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """Stamp every message with its publish time, so `pantau status` can age the oldest one."""
+    if headers is not None:
+        headers.setdefault("pantau_sent_at", time.time())
 
 
 def configure(settings: Settings, broker_url: str) -> None:

@@ -182,17 +182,34 @@ def ingest(
         for article in articles:
             sys.stdout.write(article.model_dump_json(exclude_none=True) + "\n")
         return
-    store = _connect(settings)
-    _enqueue(store, articles)
+    from workers.ingest.tasks import SpoolFull, publish
+
+    store = _connect(settings, ping=False)
+    outbox = _outbox(settings)
+    try:
+        sent, spooled = publish(articles, outbox, store)
+    except SpoolFull as error:
+        raise _fail(str(error), code=1) from error
     for article in articles:
         sys.stdout.write(json.dumps({"id": article.id, "source": article.source}) + "\n")
-    err.print(
-        f"enqueued {len(articles)} article(s)"
-        + (f", {len(problems)} problem(s)" if problems else "")
-    )
+    if spooled:
+        err.print(
+            f"Redis is unreachable: {spooled} article(s) kept in {outbox.directory}; they are "
+            "sent when Redis is back (by the API of `pantau up` or the next `pantau ingest`)"
+        )
+    else:
+        err.print(
+            f"enqueued {sent} article(s)" + (f", {len(problems)} problem(s)" if problems else "")
+        )
 
 
-def _connect(settings: Settings) -> Any:
+def _outbox(settings: Settings) -> Any:
+    from workers.outbox import Outbox
+
+    return Outbox(settings.data_dir / "outbox", settings.outbox_max_bytes)
+
+
+def _connect(settings: Settings, ping: bool = True) -> Any:
     from workers import app as celery_app
     from workers.runtime import resolve_redis_url
     from workers.store import Store
@@ -203,10 +220,11 @@ def _connect(settings: Settings) -> Any:
         raise _fail(str(error), code=1) from error
     celery_app.configure(settings, url)
     store = Store.connect(url, settings)
-    try:
-        store.ping()
-    except PantauError as error:
-        raise _fail(str(error), code=1) from error
+    if ping:
+        try:
+            store.ping()
+        except PantauError as error:
+            raise _fail(str(error), code=1) from error
     return store
 
 

@@ -44,6 +44,11 @@ LAST_SUCCESS = Gauge(
     multiprocess_mode="max",
 )
 TASK_RETRIES = Counter("pantau_task_retries_total", "Task retries scheduled.", ["stage"])
+REDELIVERIES = Counter(
+    "pantau_task_redeliveries_total",
+    "Messages delivered again (a worker died or lost them).",
+    ["stage"],
+)
 DEDUP_DROPS = Counter("pantau_dedup_drops_total", "Articles dropped as duplicates.", ["kind"])
 STORY_MERGES = Counter(
     "pantau_story_merges_total", "Near-duplicates and revisions joined to an existing story."

@@ -43,13 +43,15 @@ def _answers(url: str) -> bool:
 
 
 def running_embedded_url(settings: Settings) -> str | None:
-    """The URL of the embedded Redis that `pantau up` recorded in the data dir, if it answers."""
+    """The URL of the embedded Redis that `pantau up` recorded in the data dir, if any.
+
+    It may not answer right now (restarting): callers that publish spool to the outbox then.
+    """
     path = _address_file(settings)
     try:
-        url = json.loads(path.read_text())["url"]
+        return str(json.loads(path.read_text())["url"])
     except (OSError, ValueError, KeyError):
         return None
-    return url if _answers(url) else None
 
 
 def resolve_redis_url(settings: Settings) -> str:

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key, Celery's queues included: one Redis, many deployments.",
     )
     visibility_timeout_s: int = Field(default=3600, ge=60)
+    max_deliveries: int = Field(
+        default=5, ge=1, description="Deliveries of one message before it is dead-lettered."
+    )
     article_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="How long articles stay.")
     dedup_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="Exact-dup memory.")
     story_window_s: int = Field(
@@ -54,6 +57,9 @@ class Settings(BaseSettings):
     alert_stream_maxlen: int = Field(default=100_000, ge=100)
 
     # HTTP API and metrics
+    outbox_max_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1024, description="Local spool while Redis is unreachable."
+    )
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Push API body.")
     max_request_items: int = Field(default=10_000, ge=1, description="Articles per push request.")
     extract_high_water: int = Field(

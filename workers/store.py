@@ -22,7 +22,18 @@ from workers.errors import TransientError
 from workers.settings import WORKER_KINDS as QUEUES
 from workers.settings import Settings
 
-COUNTERS = ("accepted", "ingested", "duplicates", "completed", "dead_lettered", "alerts", "invalid")
+COUNTERS = (
+    "accepted",
+    "ingested",
+    "extracted",
+    "duplicates",
+    "completed",
+    "dead_lettered",
+    "alerts",
+    "failed:ingest",
+    "failed:extract",
+    "failed:alert",
+)
 WORKER_HEARTBEAT_S = 5
 SUBSCRIPTION_STREAM_MAXLEN = 10_000
 INDEX_MAXLEN = 100_000
@@ -151,6 +162,30 @@ class Store:
             for band in band_keys:
                 pipe.set(self.key("band", band), story_id, nx=True, ex=ttl)
             pipe.execute()
+
+    def count_delivery(self, task_id: str, retries: int) -> int:
+        """How many times this message (task id and retry number) has now been delivered."""
+        key = self.key("deliveries", task_id, str(retries))
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 24 * 3600)
+            count, _ = pipe.execute()
+        return int(count)
+
+    def oldest_message_age_s(self) -> dict[str, float | None]:
+        """Seconds since the oldest waiting message of each queue was published (None: empty)."""
+        now = time.time()
+        ages: dict[str, float | None] = {}
+        for queue in QUEUES:
+            raw = self.redis.lindex(self.key(queue), -1)
+            sent = None
+            if raw:
+                try:
+                    sent = json.loads(raw).get("headers", {}).get("pantau_sent_at")
+                except ValueError:
+                    sent = None
+            ages[queue] = round(now - float(sent), 3) if sent else None
+        return ages
 
     def claim(self, *parts: str, ttl_s: int | None = None) -> bool:
         """Set a one-time mark; True only for the first caller (idempotency of redelivered work)."""
@@ -484,6 +519,15 @@ class Store:
                 "completed": counters["completed"],
                 "dead_lettered": counters["dead_lettered"],
             },
+            "stages": {
+                "ingest": {"processed": counters["ingested"], "failed": counters["failed:ingest"]},
+                "extract": {
+                    "processed": counters["extracted"],
+                    "failed": counters["failed:extract"],
+                },
+                "alert": {"processed": counters["completed"], "failed": counters["failed:alert"]},
+            },
+            "oldest_message_age_s": self.oldest_message_age_s(),
             "alerts": counters["alerts"],
             "dead_letter_depth": self.dlq_depth(),
             "workers": self.workers(),

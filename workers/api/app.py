@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Response
@@ -11,9 +15,30 @@ from workers import app as celery_app
 from workers import metrics
 from workers.api import alerts, articles, subscriptions
 from workers.api.security import requires
+from workers.domain import Article
+from workers.ingest.tasks import send_articles
+from workers.outbox import Outbox
 from workers.runtime import resolve_redis_url
 from workers.settings import Settings
 from workers.store import Store
+
+log = logging.getLogger(__name__)
+OUTBOX_DRAIN_S = 5.0
+
+
+def _drain_outbox(outbox: Outbox, store: Store, stop: threading.Event) -> None:
+    """Send what `pantau ingest` or this API spooled while Redis was unreachable."""
+    while not stop.wait(OUTBOX_DRAIN_S):
+        if outbox.size_bytes():
+            sent = outbox.drain(lambda batch: publish_spooled(batch, store))
+            if sent:
+                log.info("outbox: %d spooled article(s) sent", sent)
+
+
+def publish_spooled(batch: list[Article], store: Store) -> None:
+    """Send one spooled batch and count it as accepted."""
+    send_articles(batch, quick=True)
+    store.count("accepted", len(batch))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,7 +46,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store_url = resolve_redis_url(settings)
     store = Store.connect(store_url, settings)
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        drainer = threading.Thread(target=_drain_outbox, args=(outbox, store, stop), daemon=True)
+        drainer.start()
+        yield
+        stop.set()
+
     api = FastAPI(
+        lifespan=lifespan,
         title="Pantau",
         version="0.1.0",
         description="Live news monitoring: push articles, read alerts, watch throughput.",
@@ -34,8 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
     celery_app.configure(settings, store_url)
+    outbox = Outbox(settings.data_dir / "outbox", settings.outbox_max_bytes)
     write = Depends(requires(store, "admin"))
-    api.include_router(articles.router(store, settings), dependencies=[write])
+    api.include_router(articles.router(store, settings, outbox), dependencies=[write])
     api.include_router(alerts.router(store, store_url))
     api.include_router(subscriptions.router(store, settings))
     api.state.store = store

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -11,7 +12,8 @@ from workers.domain import RawArticle
 from workers.errors import InputError
 from workers.ingest.normalise import normalise
 from workers.ingest.sources import ParseResult, decode, parse_json, parse_jsonl
-from workers.ingest.tasks import send_articles
+from workers.ingest.tasks import SpoolFull, publish
+from workers.outbox import Outbox
 from workers.settings import Settings
 from workers.store import Store
 
@@ -53,7 +55,7 @@ async def read_limited(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def router(store: Store, settings: Settings) -> APIRouter:
+def router(store: Store, settings: Settings, outbox: Outbox) -> APIRouter:
     """Routes of the push API."""
     api = APIRouter()
 
@@ -95,7 +97,10 @@ def router(store: Store, settings: Settings) -> APIRouter:
                 f"content type {media_type or 'missing'!r} not accepted: "
                 "send application/json or application/x-ndjson",
             )
-        depth = store.queue_depths()["extract"]
+        try:
+            depth = store.queue_depths()["extract"]
+        except redis.RedisError:
+            depth = 0  # Redis is down: the outbox takes the articles, no queue to protect
         if depth > settings.extract_high_water:
             return _problem(
                 503,
@@ -134,10 +139,13 @@ def router(store: Store, settings: Settings) -> APIRouter:
             return _problem(400, f"{len(errors)} invalid item(s); nothing was accepted", errors)
         if not articles:
             return _problem(400, "no article in the body")
-        send_articles(articles)
-        store.count("accepted", len(articles))
+        try:
+            _sent, spooled = publish(articles, outbox, store)
+        except SpoolFull as error:
+            return _problem(503, str(error), headers={"Retry-After": str(RETRY_AFTER_S)})
         return JSONResponse(
-            {"accepted": len(articles), "ids": [a.id for a in articles]}, status_code=202
+            {"accepted": len(articles), "ids": [a.id for a in articles], "spooled": spooled},
+            status_code=202,
         )
 
     return api

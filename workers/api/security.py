@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+import redis
 from fastapi import HTTPException, Request
 
 from workers.auth import TokenRecord, parse_bearer, token_id, verify_token
 from workers.store import Store
 
 READ_ALL = "read:all"
+
+
+# Tokens verified recently still work while Redis is unreachable, so the push API can spool.
+_verified: dict[str, tuple[TokenRecord, float]] = {}
+OFFLINE_GRACE_S = 600
+
+
+def _lookup(store: Store, identifier: str) -> TokenRecord | None:
+    try:
+        record = store.token(identifier)
+    except redis.RedisError as error:
+        cached = _verified.get(identifier)
+        if cached and time.monotonic() - cached[1] < OFFLINE_GRACE_S:
+            return cached[0]
+        raise HTTPException(
+            503,
+            "cannot check the token: Redis is unreachable; retry later",
+            headers={"Retry-After": "5"},
+        ) from error
+    if record is not None:
+        _verified[identifier] = (record, time.monotonic())
+    else:
+        _verified.pop(identifier, None)
+    return record
 
 
 def authenticate(store: Store, request: Request) -> TokenRecord:
@@ -25,7 +51,7 @@ def authenticate(store: Store, request: Request) -> TokenRecord:
             headers={"WWW-Authenticate": "Bearer"},
         )
     identifier = token_id(token)
-    record = store.token(identifier) if identifier else None
+    record = _lookup(store, identifier) if identifier else None
     if record is None or not verify_token(token, record.hash):
         raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
     return record

@@ -44,6 +44,8 @@ __all__ = [
     "evaluate_events",
     "evaluate_gold_file",
     "format_event_report",
+    "format_markdown_tables",
+    "code_gold_line",
     "load_gold",
 ]
 
@@ -690,6 +692,7 @@ class _SentenceCoder:
                 x -= 1
             self.attribution.append(flag)
         self.last_source = -1
+        self.pending_co = -1
         self.comma_clause = [0] * self.n
         c = 0
         for i, t in enumerate(toks):
@@ -858,7 +861,7 @@ class _SentenceCoder:
         while True:
             nxt = self.ent_span[k][1] + 1
             # allow one title word between ("Menteri Pertahanan Indonesia Ryamizard Ryacudu")
-            for step in (0, 1, 2):
+            for step in (0, 1, 2, 3):
                 y = nxt + step
                 if y >= self.n:
                     return k
@@ -894,6 +897,9 @@ class _SentenceCoder:
             if k >= 0 and not self.attribution[k]:
                 return self._with_coordination(self.ent_at[z])
             return -1, -1
+        head = self._apposition_head(trig)
+        if head >= 0:
+            return self._with_coordination(head)
         lo = max(0, trig.i - limit)
         while x >= lo:
             low = self.toks[x].low
@@ -933,6 +939,36 @@ class _SentenceCoder:
                         ):
                             return k, -1
         return -1, -1
+
+    def _valid_actor(self, k: int) -> bool:
+        return not self.attribution[k] and self._preceding_prep(k) not in self.lex.not_source
+
+    def _apposition_head(self, trig: _Trig) -> int:
+        """Subject before appositions: "Javier Correa, president of X, the Y, denounced …"."""
+        y = self._skip_back(trig.i - 1)
+        if y < 1 or self.toks[y].low != ",":
+            return -1
+        commas = [y]
+        x = y - 1
+        while x >= 0 and len(commas) < 4:
+            z = x
+            while z >= 0 and y - z <= 14 and self.toks[z].low != ",":
+                if self._is_break(z) or self.toks[z].low in self.lex.source_stops:
+                    z = -1
+                    break
+                z -= 1
+            if z < 0 or self.toks[z].low != ",":
+                break
+            commas.append(z)
+            y = z
+            x = z - 1
+        if len(commas) < 2:
+            return -1
+        for c in reversed(commas):  # earliest comma first
+            k = self._entity_ending(c - 1)
+            if k >= 0 and self._valid_actor(k) and not self._is_possessor(k):
+                return k
+        return -1
 
     def _is_possessor(self, k: int) -> bool:
         """ "Sudan's Presidential Advisor": the entity modifies a noun, it is not the subject."""
@@ -1171,8 +1207,8 @@ class _SentenceCoder:
             if self._is_light_verb(low):
                 if src < 0:
                     src, co = self.find_source(_Trig(z, z, trig.entry, 0))
-                    if tgt < 0 and co >= 0 and trig.entry.type in lex.symmetric_types:
-                        tgt = co  # "Tokyo dan Washington memiliki perjanjian"
+                    if co >= 0 and trig.entry.type in lex.symmetric_types:
+                        self.pending_co = co  # "Tokyo dan Washington memiliki perjanjian"
                 break
             if (
                 self.ent_at[z] >= 0
@@ -1342,7 +1378,10 @@ class _SentenceCoder:
             return "hypothetical"
         if lex.hypothetical.conditionals and (
             any(w in lex.hypothetical.conditionals for w in self._back_window(trig, 40))
-            or any(w in lex.hypothetical.conditionals for w in self._forward_window(trig, 10))
+            or (
+                typ not in lex.complement_types
+                and any(w in lex.hypothetical.conditionals for w in self._forward_window(trig, 10))
+            )
         ):
             return "hypothetical"
         if typ not in lex.speech_act_types and self._conditional_sentence(trig):
@@ -1459,8 +1498,13 @@ class _SentenceCoder:
             if not nominal and self.is_anaphoric(trig, span=1):
                 continue
             if nominal:
-                if self.is_anaphoric(trig) or self._is_topic(trig) or self._object_of(trig, verbal_ends):
+                if (
+                    self.is_anaphoric(trig)
+                    or self._is_topic(trig)
+                    or self._object_of(trig, verbal_ends)
+                ):
                     continue
+                self.pending_co = -1
                 src_k, tgt_k = self.nominal_roles(trig)
                 if tgt_k < 0:
                     # nouns take no direct object, gerunds do ("allowing UN peacekeepers")
@@ -1468,6 +1512,8 @@ class _SentenceCoder:
                     tgt_k = self.find_target(
                         trig, limit=6, movement=typ in lex.movement_types, direct=gerund
                     )
+                if tgt_k < 0:
+                    tgt_k = self.pending_co
                 # "Serangan dilakukan …", "an agreement was reached": the noun is the subject
                 # of a passive light verb, so the sentence reports the event itself
                 asserted_noun = self._has_passive_light_verb(trig)
@@ -1501,7 +1547,12 @@ class _SentenceCoder:
                         continue
                     tgt_k = src_k
                     src_k = self.find_agent(trig)
-                    if src_k < 0 and tgt_k >= 0 and self._owns_light_noun(tgt_k):
+                    if (
+                        src_k < 0
+                        and tgt_k >= 0
+                        and typ in lex.transfer_types | lex.movement_types
+                        and self._owns_light_noun(tgt_k)
+                    ):
                         # "UN troops will be sent to Darfur": the owner of the troops sends them
                         src_k = tgt_k
                         tgt_k = self.find_target(trig, movement=movement)
@@ -1607,11 +1658,16 @@ class _SentenceCoder:
         return -1
 
     def _full_name(self, k: int) -> int:
-        """"Amerika Serikat (AS)": an abbreviation in brackets stands for the name before it."""
+        """ "Amerika Serikat (AS)": an abbreviation in brackets stands for the name before it."""
         if k < 0:
             return k
         a_, b_ = self.ent_span[k]
-        if a_ >= 2 and b_ + 1 < self.n and self.toks[a_ - 1].low == "(" and self.toks[b_ + 1].low == ")":
+        if (
+            a_ >= 2
+            and b_ + 1 < self.n
+            and self.toks[a_ - 1].low == "("
+            and self.toks[b_ + 1].low == ")"
+        ):
             k2 = self._entity_ending(a_ - 2)
             if k2 >= 0:
                 return k2
@@ -1940,6 +1996,52 @@ def evaluate_gold_file(
     return result
 
 
+def format_markdown_tables(lang: str, path: str | Path) -> str:
+    """Per-type and summary tables for dev / test / all splits, as markdown."""
+    results = {
+        sp or "all": evaluate_gold_file(path, lang, split=sp) for sp in ("dev", "test", None)
+    }
+    out = [
+        f"#### {lang}",
+        "",
+        "| type | dev P | dev R | dev F1 | test P | test R | test F1 | all F1 | support (all) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for typ in PLOVER_TYPES:
+        cells = []
+        for sp in ("dev", "test"):
+            r = results[sp]["per_type"].get(typ)
+            cells += (
+                ["–", "–", "–"]
+                if r is None
+                else [f"{r['precision']:.2f}", f"{r['recall']:.2f}", f"{r['f1']:.2f}"]
+            )
+        r_all = results["all"]["per_type"].get(typ)
+        if r_all is None:
+            continue
+        out.append(
+            f"| {typ} | " + " | ".join(cells) + f" | {r_all['f1']:.2f} | {r_all['support']} |"
+        )
+    out += [
+        "",
+        "| split | sentences | gold events | micro P | micro R | micro F1 | source acc | target acc | source acc (gold filled) | target acc (gold filled) | negation acc | context acc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def f(x: float | None) -> str:
+        return "–" if x is None else f"{x:.3f}"
+
+    for sp in ("dev", "test", "all"):
+        r = results[sp]
+        m = r["micro"]
+        out.append(
+            f"| {sp} | {r['sentences']} | {r['gold_events']} | {f(m['precision'])} | {f(m['recall'])} | {f(m['f1'])} | "
+            f"{f(r['source_accuracy'])} | {f(r['target_accuracy'])} | {f(r['source_accuracy_nonnull'])} | "
+            f"{f(r['target_accuracy_nonnull'])} | {f(r['negation_accuracy'])} | {f(r['context_accuracy'])} |"
+        )
+    return "\n".join(out)
+
+
 def _main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -1949,11 +2051,17 @@ def _main(argv: list[str] | None = None) -> int:
         "--data", default=str(Path(__file__).resolve().parents[2] / "tests" / "data" / "events")
     )
     ap.add_argument("--errors", action="store_true", help="print the errors of the dev split")
+    ap.add_argument(
+        "--markdown", action="store_true", help="print markdown tables (docs/EVENTS.md)"
+    )
     args = ap.parse_args(argv)
     for lang in args.lang or ["id", "en"]:
         path = Path(args.data) / f"{lang}.jsonl"
         if not path.exists():
             print(f"[{lang}] no gold file at {path}")
+            continue
+        if args.markdown:
+            print(format_markdown_tables(lang, path))
             continue
         for split in ("dev", "test", None):
             res = evaluate_gold_file(path, lang, split=split)

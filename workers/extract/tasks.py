@@ -74,6 +74,7 @@ def extract_batch(article_ids: list[str]) -> None:
                 )
                 metrics.ARTICLES.labels(stage="extract", outcome="dead_lettered").inc()
     store.save_extractions(results)
+    store.count_once("extracted", [r.article_id for r in results])
     app.send_task("pantau.alert.evaluate", args=[[r.article_id for r in results]])
     labels = Counter(ent.label for r in results for ent in r.entities)
     types = Counter(event.type for r in results for event in r.events)

@@ -70,9 +70,15 @@ LABELS: tuple[str, ...] = ("PER", "ORG", "LOC")
 # Training data licences (from each folder's SOURCE.md), written into the shipped meta.json.
 ID_SOURCES: tuple[tuple[str, str], ...] = (
     ("idner-news-2k (Khairunnisa et al. 2020)", "MIT"),
-    ("IndoLEM NER-UI (Gultom & Wibowo 2017; Koto et al. 2020)", "CC BY 4.0 (per SEACrowd catalogue)"),
+    (
+        "IndoLEM NER-UI (Gultom & Wibowo 2017; Koto et al. 2020)",
+        "CC BY 4.0 (per SEACrowd catalogue)",
+    ),
     ("IndoLEM NER-UGM (Fachri 2014; Koto et al. 2020)", "CC BY 4.0 (per SEACrowd catalogue)"),
-    ("IndoNLU NERGrit (NERGRIT developers; Wilie et al. 2020)", "Apache-2.0 + NERGRIT contributor notice"),
+    (
+        "IndoNLU NERGrit (NERGRIT developers; Wilie et al. 2020)",
+        "Apache-2.0 + NERGRIT contributor notice",
+    ),
     ("IndoNLU NERP (Hoesen & Purwarianti 2018)", "Apache-2.0 (repo) / CC BY-SA 4.0 (SEACrowd)"),
 )
 EN_SOURCES: tuple[tuple[str, str], ...] = (
@@ -775,7 +781,9 @@ def train_static_vectors(
         workers=1,
         seed=1,
     )
-    words = [w for w in model.wv.index_to_key if w.isprintable() and len(w.split()) == 1][:max_words]
+    words = [w for w in model.wv.index_to_key if w.isprintable() and len(w.split()) == 1][
+        :max_words
+    ]
     txt = out_dir / f"{lang}_w2v_{dim}.txt"
     with open(txt, "w", encoding="utf-8") as fh:
         fh.write(f"{len(words)} {dim}\n")
@@ -820,10 +828,14 @@ def train_ner(
     paths = build_docbins(lang, data_dir, out_dir / "corpus", misc=misc, nerp_teacher=nerp_teacher)
     ov: dict[str, Any] = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"])}
     ov.update(overrides or {})
-    embed = load_config(cfg, overrides=ov, interpolate=False)["components"]["tok2vec"]["model"]["embed"]
+    embed = load_config(cfg, overrides=ov, interpolate=False)["components"]["tok2vec"]["model"][
+        "embed"
+    ]
     if embed.get("include_static_vectors", False) and "paths.vectors" not in ov:
         # the config wants static vectors: use the given ones or train them first (train_static_vectors)
-        ov["paths.vectors"] = str(vectors or train_static_vectors(lang, data_dir, out_dir / "vectors"))
+        ov["paths.vectors"] = str(
+            vectors or train_static_vectors(lang, data_dir, out_dir / "vectors")
+        )
     t0 = time.monotonic()
     spacy_train(cfg, out_dir / "model", overrides=ov, use_gpu=-1)
     elapsed = time.monotonic() - t0
@@ -853,7 +865,10 @@ def export_model(
         {"name": n, "licence": lic} for n, lic in (EN_SOURCES if nlp.lang == "en" else ID_SOURCES)
     ]
     dest = Path(dest)
-    keep_files = ("README.md", "licenses")  # hand-written docs next to the pipeline survive a re-export
+    keep_files = (
+        "README.md",
+        "licenses",
+    )  # hand-written docs next to the pipeline survive a re-export
     tmp = dest.parent / f".{dest.name}.keep"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -968,7 +983,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="copy model-best here (e.g. workers/extract/models/id)",
     )
     ap.add_argument("--misc", action="store_true", help="keep MISC as a label (English)")
-    ap.add_argument("--vectors", type=Path, default=None, help="spaCy vectors dir (else trained if the config needs it)")
+    ap.add_argument(
+        "--vectors",
+        type=Path,
+        default=None,
+        help="spaCy vectors dir (else trained if the config needs it)",
+    )
     ap.add_argument(
         "--nerp-teacher",
         type=Path,

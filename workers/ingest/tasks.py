@@ -7,6 +7,7 @@ import time
 from functools import cache
 from typing import Any
 
+import kombu.exceptions
 import redis
 
 from workers import metrics, services
@@ -19,6 +20,7 @@ from workers.ingest.fetch import fetch
 from workers.ingest.fulltext import extract_page
 from workers.ingest.normalise import normalise
 from workers.ingest.urls import OutboundPolicy
+from workers.outbox import Outbox
 from workers.resources import config_file
 from workers.settings import Settings
 from workers.store import Store
@@ -34,11 +36,16 @@ RETRY = {
 }
 
 
-def send_articles(articles: list[Article], batch_size: int = 64) -> None:
-    """Enqueue normalised articles for the ingest stage (used by the CLI and the API)."""
+# Publishing from the CLI and the API gives up after about 3 s: the outbox takes over from there.
+QUICK_PUBLISH = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
+
+
+def send_articles(articles: list[Article], batch_size: int = 64, quick: bool = False) -> None:
+    """Enqueue normalised articles for the ingest stage (used by the CLI, the API and replays)."""
+    options = {"retry_policy": QUICK_PUBLISH} if quick else {}
     for start in range(0, len(articles), batch_size):
         batch = [a.model_dump(mode="json") for a in articles[start : start + batch_size]]
-        app.send_task("pantau.ingest.ingest_articles", args=[batch])
+        app.send_task("pantau.ingest.ingest_articles", args=[batch], **options)
 
 
 def assign_story(store: Store, article: Article) -> str:
@@ -84,6 +91,35 @@ def ingest_batch(store: Store, articles: list[Article], batch_size: int) -> list
     metrics.STAGE_SECONDS.labels(stage="ingest").observe(time.perf_counter() - started)
     metrics.LAST_SUCCESS.labels(stage="ingest").set_to_current_time()
     return ids
+
+
+PUBLISH_ERRORS = (kombu.exceptions.OperationalError, redis.RedisError, OSError)
+
+
+class SpoolFull(TransientError):
+    """Redis is unreachable and the local outbox is full: the caller must retry later."""
+
+
+def publish(articles: list[Article], outbox: Outbox, store: Store) -> tuple[int, int]:
+    """Send articles to the ingest queue, or spool them when Redis is unreachable.
+
+    Spooled batches from earlier go first. Returns (sent, spooled); raises SpoolFull when
+    the articles could be neither sent nor spooled.
+    """
+
+    def send(batch: list[Article]) -> None:
+        send_articles(batch, quick=True)
+        store.count("accepted", len(batch))
+
+    outbox.drain(send)
+    try:
+        send(articles)
+    except PUBLISH_ERRORS as error:
+        if not outbox.spool(articles):
+            raise SpoolFull(f"Redis unreachable ({error}) and the outbox is full") from error
+        log.warning("Redis unreachable (%s): %d article(s) spooled", error, len(articles))
+        return 0, len(articles)
+    return len(articles), 0
 
 
 @app.task(name="pantau.ingest.ingest_articles", stage="ingest", **RETRY)
