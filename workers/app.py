@@ -160,7 +160,10 @@ class PantauTask(Task):  # type: ignore[misc]
                 )
                 metrics.ARTICLES.labels(stage=self.stage, outcome="dead_lettered").inc()
                 return None
-        return super().__call__(*args, **kwargs)
+        items = args[0] if args and isinstance(args[0], list) else [None]
+        metrics.ITEMS_IN.labels(stage=self.stage).inc(len(items))
+        with metrics.IN_PROGRESS.labels(stage=self.stage).track_inprogress():
+            return super().__call__(*args, **kwargs)
 
     def on_retry(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any

@@ -24,6 +24,15 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 
 ARTICLES = Counter(
     "pantau_articles_total", "Articles leaving a stage, by outcome.", ["stage", "outcome"]
 )
+ITEMS_IN = Counter(
+    "pantau_stage_items_in_total", "Articles (or messages) entering a stage.", ["stage"]
+)
+IN_PROGRESS = Gauge(
+    "pantau_stage_in_progress",
+    "Tasks running now in a stage.",
+    ["stage"],
+    multiprocess_mode="livesum",
+)
 STAGE_SECONDS = Histogram(
     "pantau_stage_seconds",
     "Time one task (a batch) spends in a stage.",
@@ -35,6 +44,11 @@ INGEST_TO_ALERT_SECONDS = Histogram(
     "pantau_ingest_to_alert_seconds",
     "From an article's acceptance at ingest to its alert being delivered, by channel.",
     ["channel"],
+    buckets=LATENCY_BUCKETS,
+)
+PIPELINE_SECONDS = Histogram(
+    "pantau_pipeline_seconds",
+    "From an article's acceptance at ingest to the end of its alert stage (every article).",
     buckets=LATENCY_BUCKETS,
 )
 LAST_SUCCESS = Gauge(

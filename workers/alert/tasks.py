@@ -66,6 +66,7 @@ def evaluate(article_ids: list[str]) -> None:
         for subscription in current_subscriptions:
             route(store, subscription, extraction, alerts)
         store.index_extraction(extraction, time.time())
+        metrics.PIPELINE_SECONDS.observe(_seconds_since(extraction.ingested_at))
     store.count("alerts", recorded)
     store.count_once("completed", [e.article_id for e in extractions], value=f"{time.time():.3f}")
     metrics.ARTICLES.labels(stage="alert", outcome="ok").inc(len(extractions))

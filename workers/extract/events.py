@@ -41,11 +41,11 @@ __all__ = [
     "PLOVER_TYPES",
     "EventLexicon",
     "code_events",
+    "code_gold_line",
     "evaluate_events",
     "evaluate_gold_file",
     "format_event_report",
     "format_markdown_tables",
-    "code_gold_line",
     "load_gold",
 ]
 
@@ -92,7 +92,7 @@ def _lookup_table(lang: str) -> dict[str, str]:
 @lru_cache(maxsize=4)
 def _load_lookup(lang: str) -> dict[str, str]:
     try:
-        import spacy_lookups_data  # type: ignore[import-untyped]
+        import spacy_lookups_data
     except ImportError:  # pragma: no cover - the data package is a dependency
         return {}
     path = Path(spacy_lookups_data.__file__).parent / "data" / f"{lang}_lemma_lookup.json.gz"
@@ -206,8 +206,7 @@ def english_candidates(word: str, table: dict[str, str] | None = None) -> tuple[
         out.extend((w[:-3], w[:-3] + "e"))
         if w[-4] == w[-5]:
             out.append(w[:-4])
-    seen: set[str] = set()
-    return tuple(x for x in out if not (x in seen or seen.add(x)))
+    return tuple(dict.fromkeys(out))
 
 
 # --------------------------------------------------------------------------- lexicon
@@ -226,6 +225,7 @@ class TriggerEntry:
     window: int = 6
     nominal: bool = False
     active_only: bool = False
+    needs_target: bool = False
 
     @property
     def is_phrase(self) -> bool:
@@ -282,7 +282,9 @@ class EventLexicon:
     weak_dates: frozenset[str]
     complementizers: frozenset[str]
     noun_roots: frozenset[str]
+    speaker_titles: frozenset[str]
     purpose_markers: frozenset[str]
+    purpose_skip: frozenset[str]
     passive_light_verbs: frozenset[str]
     light_verb_window: int
     light_verb_pass: frozenset[str]
@@ -360,6 +362,7 @@ class EventLexicon:
                         window=int(item.get("window", 6)),
                         nominal=bool(item.get("nominal", False)),
                         active_only=bool(item.get("active_only", False)),
+                        needs_target=bool(item.get("needs_target", False)),
                     )
                 )
         ctx = data.get("context") or {}
@@ -413,7 +416,9 @@ class EventLexicon:
             weak_dates=words("weak_dates"),
             complementizers=words("complementizers", roles),
             noun_roots=words("noun_roots"),
+            speaker_titles=words("speaker_titles", roles),
             purpose_markers=words("purpose", roles),
+            purpose_skip=words("purpose_skip", roles),
             passive_light_verbs=words("passive_light_verbs", roles),
             light_verb_window=int(roles.get("light_verb_window", 3)),
             light_verb_pass=words("light_verb_pass", roles),
@@ -499,8 +504,7 @@ class EventLexicon:
                 cands.extend(lemma.split())
         else:
             cands = list(english_candidates(key, _lookup_table("en")))
-        seen: set[str] = set()
-        res = tuple(x for x in cands if not (x in seen or seen.add(x)))
+        res = tuple(dict.fromkeys(cands))
         if len(self._cand_cache) > 200_000:
             self._cand_cache.clear()
         self._cand_cache[key] = res
@@ -771,13 +775,7 @@ class _SentenceCoder:
                 return False
             if not lex.word_matches(tok.low, w):
                 return False
-        if e.forms is not None and self.toks[i].low not in e.forms:
-            return False
-        return True
-
-    def _near_distance(self, i: int, j: int, e: TriggerEntry) -> int:
-        d, _ = self._near_match(i, j, e)
-        return d
+        return not (e.forms is not None and self.toks[i].low not in e.forms)
 
     def _near_match(self, i: int, j: int, e: TriggerEntry) -> tuple[int, int]:
         assert e.near is not None
@@ -1046,7 +1044,12 @@ class _SentenceCoder:
                     continue
                 if direct and gap <= 1 and not saw_prep:
                     return self._chain_head(k)
-                return -1
+                if direct:
+                    return -1
+                # a noun's possessor ("serangan Rusia terhadap Ukraina"): look further
+                x = self.ent_span[k][1] + 1
+                gap += 1
+                continue
             if low in lex.target_preps:
                 saw_prep = low
                 since_prep = 0
@@ -1149,9 +1152,9 @@ class _SentenceCoder:
             k = self._entity_starting(y)
             if k >= 0 and not self.attribution[k]:
                 prep = self._preceding_prep(k)
-                if prep in lex.agent_preps and src < 0:
-                    src = self._chain_head(k)
-                elif prep in lex.source_preps and src < 0 and trig.entry.type in lex.transfer_types:
+                if (prep in lex.agent_preps and src < 0) or (
+                    prep in lex.source_preps and src < 0 and trig.entry.type in lex.transfer_types
+                ):
                     src = self._chain_head(k)
                 elif prep in lex.between_preps and src < 0:
                     src = k
@@ -1228,9 +1231,7 @@ class _SentenceCoder:
                 return True
             if self.ent_at[y] >= 0:
                 break
-        if trig.i > 0 and self.toks[trig.i - 1].low in lex.anaphors_before:
-            return True
-        return False
+        return bool(trig.i > 0 and self.toks[trig.i - 1].low in lex.anaphors_before)
 
     def find_location(self, trig: _Trig) -> int:
         lex = self.lex
@@ -1334,7 +1335,7 @@ class _SentenceCoder:
             low = self.toks[x].low
             if low in lex.negation:
                 return True
-            if low in lex.skip_words or low.endswith("ly") and lex.morphology == "english":
+            if low in lex.skip_words or (low.endswith("ly") and lex.morphology == "english"):
                 x -= 1
                 steps += 1
                 continue
@@ -1344,7 +1345,7 @@ class _SentenceCoder:
     def _back_window(
         self, trig: _Trig, window: int, stop_at_subordinators: bool = True
     ) -> list[str]:
-        out = []
+        out: list[str] = []
         x = trig.i - 1
         c = self.comma_clause[trig.i]
         while x >= 0 and len(out) < window and self.comma_clause[x] == c:
@@ -1357,7 +1358,7 @@ class _SentenceCoder:
         return out
 
     def _forward_window(self, trig: _Trig, window: int) -> list[str]:
-        out = []
+        out: list[str] = []
         x = trig.j + 1
         c = self.comma_clause[trig.j]
         while x < self.n and len(out) < window and self.comma_clause[x] == c:
@@ -1568,6 +1569,8 @@ class _SentenceCoder:
             tgt_k = self._full_name(tgt_k)
             if tgt_k == src_k:
                 tgt_k = -1
+            if tgt_k < 0 and e.needs_target:
+                continue  # "meet its obligations", "Wikia hosted sites"
             if src_k < 0 and tgt_k < 0 and self._in_purpose_clause(trig):
                 # "… untuk mendukung demokrasi", "… to protect civilians": an aim, not an event
                 continue
@@ -1714,7 +1717,13 @@ class _SentenceCoder:
         return y < self.n and self.toks[y].low in self.lex.light_nouns_flat
 
     def _in_purpose_clause(self, trig: _Trig) -> bool:
-        x = self._skip_back(trig.i - 1)
+        x = trig.i - 1
+        while x >= 0 and (
+            self.toks[x].low in self.lex.negation
+            or self.toks[x].low in self.lex.purpose_skip
+            or (self.lex.morphology == "english" and self.toks[x].low.endswith("ly"))
+        ):
+            x -= 1
         return x >= 0 and self.toks[x].low in self.lex.purpose_markers
 
     def _is_topic(self, trig: _Trig) -> bool:
@@ -1754,7 +1763,7 @@ class _SentenceCoder:
                         self._is_filler(low)
                         or self.toks[y].text[:1].isupper()
                         or low in lex.light_nouns_flat
-                        or low in ("juru", "bicara", "spokesman", "spokesperson", "the")
+                        or low in lex.speaker_titles
                     ):
                         return -1
                     y += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from collections import Counter
@@ -11,6 +12,7 @@ from functools import cache
 from workers import metrics, services
 from workers.app import app
 from workers.dlq import dead_letter
+from workers.domain import Article
 from workers.extract.pipeline import Extractor
 from workers.ingest.tasks import RETRY
 from workers.watchlist_source import WatchlistSource
@@ -28,6 +30,22 @@ def _extractor() -> Extractor:
     extractor = Extractor(_watchlist_source().current())
     extractor.warm_up()
     return extractor
+
+
+# Chaos tests only (tests/chaos): the extract worker crashes on this one article id, hard
+# (os._exit in the pool child) or, with PANTAU_FAULT_INJECT_MODE=raise, with an exception.
+# A no-op unless PANTAU_FAULT_INJECT_ARTICLE is set in the worker's environment.
+FAULT_INJECT_ARTICLE = "PANTAU_FAULT_INJECT_ARTICLE"
+FAULT_INJECT_MODE = "PANTAU_FAULT_INJECT_MODE"
+
+
+def _inject_fault(articles: list[Article]) -> None:
+    target = os.environ.get(FAULT_INJECT_ARTICLE)
+    if not target or all(article.id != target for article in articles):
+        return
+    if os.environ.get(FAULT_INJECT_MODE) == "raise":
+        raise RuntimeError(f"fault injected on article {target} ({FAULT_INJECT_ARTICLE})")
+    os._exit(1)
 
 
 def extractor() -> Extractor:
@@ -52,6 +70,7 @@ def extract_batch(article_ids: list[str]) -> None:
             len(article_ids),
         )
     try:
+        _inject_fault(articles)
         results = extractor().extract_many(articles)
     except Exception:
         # One bad article must not sink its batch: retry one by one, dead-letter the culprits.
@@ -59,6 +78,7 @@ def extract_batch(article_ids: list[str]) -> None:
         results = []
         for article in articles:
             try:
+                _inject_fault([article])
                 results.extend(extractor().extract_many([article]))
             except Exception as error:
                 dead_letter(
