@@ -557,6 +557,93 @@ def bench(
     console.print(f"peak RSS    {result['rss_mb']} MB")
 
 
+train_app = typer.Typer(no_args_is_help=True, help="Train the shipped models.")
+app.add_typer(train_app, name="train")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate extraction on gold data.")
+app.add_typer(eval_app, name="eval")
+
+
+@train_app.command("ner")
+def train_ner(
+    lang: Annotated[str, typer.Option(help="id or en.")],
+    data: Annotated[Path, typer.Option(help="Folder holding the corpora (../shared/data).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default training/<lang>).")
+    ] = None,
+    ship: Annotated[
+        bool, typer.Option("--ship", help="Copy the best model into the package.")
+    ] = False,
+) -> None:
+    """Convert the corpora and train the NER pipeline with spaCy (config/spacy/ner_<lang>.cfg)."""
+    from workers.extract.training import train_ner as train
+    from workers.resources import models_dir
+
+    if lang not in ("id", "en"):
+        raise _fail(f"--lang {lang!r}: choose id or en")
+    if not data.is_dir():
+        raise _fail(f"{data}: not a folder")
+    best = train(
+        lang, data, out or Path("training") / lang, ship_to=models_dir() / lang if ship else None
+    )
+    err.print(f"best model: {best}" + (f"; shipped to {models_dir() / lang}" if ship else ""))
+
+
+@eval_app.command("ner")
+def eval_ner(
+    lang: Annotated[str, typer.Option(help="id or en.")],
+    data: Annotated[Path, typer.Option(help="CoNLL/IOB file (IOB1 or IOB2, space or tab).")],
+    lowercase: Annotated[
+        bool, typer.Option("--lowercase", help="Lower-case the text first.")
+    ] = False,
+    labels: Annotated[str, typer.Option(help="Labels to score.")] = "PER,ORG,LOC",
+    model_only: Annotated[
+        bool, typer.Option("--model-only", help="Without the gazetteer.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Per-label and micro precision/recall/F1 on exact spans, of what the extract stage ships."""
+    from workers.alert.watchlist import Watchlist
+    from workers.extract.evaluate import evaluate_ner, format_report, read_conll
+    from workers.extract.pipeline import EntityPipe, Extractor
+
+    if not data.is_file():
+        raise _fail(f"{data}: no such file")
+    try:
+        sentences = read_conll(data)
+    except (OSError, ValueError) as error:
+        raise _fail(f"{data}: {error}") from error
+    # An empty watchlist: score the model and the general gazetteer, not the watched actors.
+    extractor = Extractor(Watchlist(), events=False)
+    nlp: Any = extractor.nlp(lang) if model_only else EntityPipe(extractor, lang)
+    result = evaluate_ner(nlp, sentences, labels=tuple(labels.split(",")), lowercase=lowercase)
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        Console().print(format_report(result), highlight=False)
+
+
+@eval_app.command("events")
+def eval_events(
+    lang: Annotated[str, typer.Option(help="id or en.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Gold JSONL (default tests/data/events/<lang>.jsonl).")
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="dev, test, or all when omitted.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Per-type precision/recall/F1 of event coding and source/target accuracy on the gold set."""
+    from workers.extract.events import evaluate_gold_file, format_event_report
+
+    path = data or Path("tests") / "data" / "events" / f"{lang}.jsonl"
+    if not path.is_file():
+        raise _fail(f"{path}: no such file (pass --data)")
+    result = evaluate_gold_file(path, lang, split)
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        Console().print(format_event_report(result), highlight=False)
+
+
 @token_app.command("create")
 def token_create(
     scope: Annotated[
