@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from workers.domain import Entity, EntityRef, Event, Span
+from workers.resources import config_file
 
 __all__ = [
     "CONFIG_DIR",
@@ -49,7 +50,7 @@ __all__ = [
     "load_gold",
 ]
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "events"
+CONFIG_DIR = config_file("events")
 
 PLOVER_TYPES = (
     "AGREE", "CONSULT", "SUPPORT", "CONCEDE", "COOPERATE", "AID", "RETREAT", "REQUEST",
@@ -311,8 +312,10 @@ class EventLexicon:
     @classmethod
     def for_language(cls, lang: str, config_dir: str | Path | None = None) -> EventLexicon:
         """The lexicon of ``lang`` ("id", "en") from ``config/events/<lang>.yaml``."""
-        base = Path(config_dir) if config_dir is not None else CONFIG_DIR
-        return cls.load(base / f"{lang.lower().split('-')[0]}.yaml")
+        name = f"{lang.lower().split('-')[0]}.yaml"
+        if config_dir is not None:
+            return cls.load(Path(config_dir) / name)
+        return cls.load(config_file(f"events/{name}"))
 
     @classmethod
     def load(cls, path: str | Path) -> EventLexicon:
@@ -2048,7 +2051,7 @@ def format_markdown_tables(lang: str, path: str | Path) -> str:
             f"{f(r['source_accuracy'])} | {f(r['target_accuracy'])} | {f(r['source_accuracy_nonnull'])} | "
             f"{f(r['target_accuracy_nonnull'])} | {f(r['negation_accuracy'])} | {f(r['context_accuracy'])} |"
         )
-    return "\n".join(out)
+    return "\n".join(out) + "\n"
 
 
 def _main(argv: list[str] | None = None) -> int:
