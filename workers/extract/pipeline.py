@@ -130,11 +130,8 @@ class Extractor:
         if not self.use_events or language == "xx":
             return None
         if language not in self._event_coders:
-            try:  # TEMPORARY until the event coder lands
-                from workers.extract.events import EventLexicon
-            except ImportError:
-                self.use_events = False
-                return None
+            from workers.extract.events import EventLexicon
+
             self._event_coders[language] = EventLexicon.for_language(language)
         return self._event_coders[language]
 

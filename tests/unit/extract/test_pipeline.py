@@ -11,8 +11,9 @@ from workers.extract.pipeline import Extractor
 
 
 def _article(text: str, language: str | None = None) -> Article:
-    return Article(id="t", text=text, language=language, content_hash="h",
-                   ingested_at="2024-10-29T00:00:00Z")
+    return Article(
+        id="t", text=text, language=language, content_hash="h", ingested_at="2024-10-29T00:00:00Z"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,9 @@ def extractor() -> Extractor:
     return Extractor(load_watchlist(TEST_WATCHLIST))
 
 
-def test_extract_seed_links_watched_actors_and_countries(extractor: Extractor, seed_text: str) -> None:
+def test_extract_seed_links_watched_actors_and_countries(
+    extractor: Extractor, seed_text: str
+) -> None:
     result = extractor.extract_many([_article(seed_text)])[0]
     assert result.language == "id"
     actors = {e.actor_id for e in result.entities if e.actor_id}
@@ -45,8 +48,12 @@ def test_extract_shared_short_form_links_neither(extractor: Extractor) -> None:
     assert {e.actor_id for e in result.entities if e.text == "Kim"} <= {None}
 
 
-def test_extract_routes_malay_to_indonesian_and_other_languages_to_ruler(extractor: Extractor) -> None:
-    malay = _article("Kerajaan Malaysia telah mengumumkan bahawa sekolah akan dibuka semula minggu depan.")
+def test_extract_routes_malay_to_indonesian_and_other_languages_to_ruler(
+    extractor: Extractor,
+) -> None:
+    malay = _article(
+        "Kerajaan Malaysia telah mengumumkan bahawa sekolah akan dibuka semula minggu depan."
+    )
     french = _article("Le président Vladimir Putin a rencontré Kim Jong Un à Moscou mardi dernier.")
     results = extractor.extract_many([malay, french])
     assert results[0].language == "ms" and extractor.route(malay)[1] == "id"
@@ -71,3 +78,28 @@ def test_extract_odd_text_keeps_offsets_exact(extractor: Extractor, text: str) -
     result = extractor.extract_many([article])[0]
     for ent in result.entities:
         assert result.text[ent.start : ent.end] == ent.text
+
+
+def test_extract_seed_events_with_the_shipped_pipeline(extractor: Extractor, seed_text: str) -> None:
+    """The seed's key events, found from the model's and gazetteer's entities (not gold ones)."""
+    result = extractor.extract_many([_article(seed_text)])[0]
+
+    def found(kind: str, source: set[str], target: set[str], context: str | None = None) -> bool:
+        for event in result.events:
+            src = event.source.canonical if event.source else None
+            tgt = event.target.canonical if event.target else None
+            if event.type == kind and src in source and tgt in target:
+                if context is None or event.context == context:
+                    return True
+        return False
+
+    north_korea = {"KP", "kim-jong-un", "choe-son-hui"}
+    russia = {"RU", "vladimir-putin"}
+    assert found("CONSULT", north_korea, russia)
+    assert any(e.type == "MOBILIZE" and e.source and e.source.canonical == "KP"
+               and e.target and e.target.text == "Kursk" for e in result.events)
+    assert found("AGREE", {"vladimir-putin"}, {"kim-jong-un"}, "historical")
+    assert found("ACCUSE", {"US", "KR"}, north_korea)
+    assert found("AID", north_korea, russia, "reported")
+    for event in result.events:
+        assert result.text[event.trigger.start : event.trigger.end] == event.trigger.text
