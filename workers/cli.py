@@ -521,6 +521,11 @@ def bench(
     in_started = time.perf_counter()
     extractor.extract_many(replay)
     in_elapsed = time.perf_counter() - in_started
+    without_events = Extractor(current, events=False)
+    without_events.warm_up()
+    bare_started = time.perf_counter()
+    without_events.extract_many(replay)
+    bare_elapsed = time.perf_counter() - bare_started
     pipeline_aps = completed / elapsed
     inprocess_aps = len(replay) / in_elapsed
     result = {
@@ -533,6 +538,8 @@ def bench(
         "latency_ms": {k: round(v, 1) for k, v in latency.items()},
         "inprocess_articles_per_s": round(inprocess_aps, 2),
         "inprocess_tokens_per_s": round(tokens / in_elapsed, 1),
+        "inprocess_no_events_articles_per_s": round(len(replay) / bare_elapsed, 2),
+        "event_coding_overhead": round(in_elapsed / bare_elapsed - 1, 3),
         "extract_workers": extract_workers,
         "ratio": round(pipeline_aps / (inprocess_aps * extract_workers), 3),
         "rss_mb": {kind: round(v, 1) for kind, v in rss.peaks.items()},
@@ -554,6 +561,7 @@ def bench(
         f"in-process  {result['inprocess_articles_per_s']} articles/s, "
         f"{result['inprocess_tokens_per_s']} tokens/s; ratio {result['ratio']}"
     )
+    console.print(f"events      add {result['event_coding_overhead']:.1%} to in-process extraction")
     console.print(f"peak RSS    {result['rss_mb']} MB")
 
 
