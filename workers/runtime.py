@@ -217,72 +217,50 @@ class Deployment:
             self.redis_url = self.embedded.start()
         return self.redis_url
 
-    def start_workers(self, kinds: tuple[str, ...] = WORKER_KINDS) -> None:
-        """Start one celery worker process per kind, logging to `<data_dir>/logs/<kind>.log`."""
+    def _spawn(self, name: str, command: list[str]) -> None:
+        """Start one child process in its own session, logging to `<data_dir>/logs/<name>.log`."""
         logs = self.settings.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / f"{name}.log", "ab") as logfile:
+            self.processes[name] = subprocess.Popen(
+                command,
+                env=worker_env(self.settings, name, self.redis_url),
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def start_workers(self, kinds: tuple[str, ...] = WORKER_KINDS) -> None:
+        """Start one celery worker process per kind."""
         for kind in kinds:
-            with open(logs / f"{kind}.log", "ab") as logfile:
-                self.processes[kind] = subprocess.Popen(
-                    worker_command(kind, self.concurrency.get(kind, 1)),
-                    env=worker_env(self.settings, kind, self.redis_url),
-                    stdin=subprocess.DEVNULL,
-                    stdout=logfile,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            self._spawn(kind, worker_command(kind, self.concurrency.get(kind, 1)))
 
     def start_api(self) -> None:
         """Serve the HTTP API (uvicorn) on the configured host and port."""
-        logs = self.settings.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        env = worker_env(self.settings, "api", self.redis_url)
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "workers.api.app:create_app",
-            "--factory",
-            "--host",
-            self.settings.api_host,
-            "--port",
-            str(self.settings.api_port),
-            "--log-level",
-            "warning",
-        ]
-        with open(logs / "api.log", "ab") as logfile:
-            self.processes["api"] = subprocess.Popen(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._spawn(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "workers.api.app:create_app",
+                "--factory",
+                "--host",
+                self.settings.api_host,
+                "--port",
+                str(self.settings.api_port),
+                "--log-level",
+                "warning",
+            ],
+        )
 
     def start_beat(self) -> None:
-        """Celery beat: the clock that polls feeds."""
-        logs = self.settings.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
+        """Celery beat: the clock that polls feeds and sends digests."""
+        self._spawn(
             "beat",
-            "--loglevel",
-            "INFO",
-        ]
-        with open(logs / "beat.log", "ab") as logfile:
-            self.processes["beat"] = subprocess.Popen(
-                command,
-                env=worker_env(self.settings, "beat", self.redis_url),
-                stdin=subprocess.DEVNULL,
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"],
+        )
 
     def restart(self, kind: str) -> None:
         """Start again a process that exited."""
