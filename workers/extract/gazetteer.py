@@ -67,15 +67,22 @@ def _word_boundary_ok(text: str, start: int, end: int) -> bool:
 class AliasMatcher:
     """Finds every alias of a gazetteer in a text, leftmost-longest, without overlaps."""
 
-    def __init__(self, entries: Iterable[tuple[str, Entry]]) -> None:
+    def __init__(
+        self, entries: Iterable[tuple[str, Entry]], case_sensitive: Iterable[str] = ()
+    ) -> None:
+        """`case_sensitive`: aliases that are everyday words too ("Turkey", "Medan"); they match
+        only as written or in capitals, like short all-caps aliases do."""
         self._insensitive = ahocorasick.Automaton()
         self._sensitive = ahocorasick.Automaton()
+        cased = frozenset(case_sensitive)
         table: dict[tuple[bool, str], list[Entry]] = {}
         for alias, entry in entries:
-            sensitive = is_case_sensitive(alias)
-            key = " ".join((_fold_case_sensitive(alias) if sensitive else fold(alias)).split())
-            if key:
-                table.setdefault((sensitive, key), []).append(entry)
+            sensitive = alias in cased or is_case_sensitive(alias)
+            forms = (alias, alias.upper()) if alias in cased else (alias,)
+            for form in forms:
+                key = " ".join((_fold_case_sensitive(form) if sensitive else fold(form)).split())
+                if key:
+                    table.setdefault((sensitive, key), []).append(entry)
         for (sensitive, key), found in table.items():
             automaton = self._sensitive if sensitive else self._insensitive
             automaton.add_word(key, (len(key), tuple(dict.fromkeys(found))))

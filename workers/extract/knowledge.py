@@ -158,7 +158,7 @@ def organisation_entries(language: str, *, cased: bool = False) -> list[tuple[st
     return _named_entries(language_data(language).ORGANISATIONS, language, cased)
 
 
-def demonym_entries(language: str) -> list[tuple[str, Entry]]:
+def demonym_entries(language: str, *, cased: bool = False) -> list[tuple[str, Entry]]:
     """Demonyms and "warga X" phrases (label NORP, canonical ISO code), kept out of LOC.
 
     Not part of `knowledge_entries`: a demonym names people of a country, not the country, so
@@ -167,6 +167,7 @@ def demonym_entries(language: str) -> list[tuple[str, Entry]]:
     return [
         (name, Entry("NORP", canonical=alpha_2))
         for name, alpha_2 in language_data(language).DEMONYMS.items()
+        if _keep(name, language, cased)
     ]
 
 

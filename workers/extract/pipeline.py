@@ -6,7 +6,6 @@ entity, because it carries a canonical id; model entities fill everything else.
 
 from __future__ import annotations
 
-import gettext
 import logging
 import re
 from collections import defaultdict
@@ -15,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pycountry
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -23,9 +21,10 @@ from spacy.util import filter_spans
 
 from workers.alert.watchlist import Watchlist
 from workers.domain import Article, Entity, Event, Extraction, utc_now
-from workers.extract import lang as lang_data
 from workers.extract.gazetteer import AliasMatcher, Entry
+from workers.extract.knowledge import cased_aliases, knowledge_entries
 from workers.extract.langid import detect_language, pipeline_language
+from workers.extract.titles import split_title, title_before
 from workers.resources import models_dir
 
 log = logging.getLogger(__name__)
@@ -34,33 +33,6 @@ PIPELINE_LANGUAGES = ("id", "en", "xx")
 MODEL_LABELS = {"PER", "ORG", "LOC", "MISC"}
 # Words a short form must not be: sentence-initial capitals that are ordinary words.
 _SHORT_FORM_MIN = 3
-
-
-def country_entries(language: str) -> list[tuple[str, Entry]]:
-    """Country names for a language, from pycountry (with its translations) and lang/<code>/."""
-    translation = None
-    if language != "en":
-        try:
-            translation = gettext.translation(
-                "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
-            )
-        except OSError:
-            translation = None
-    entries: list[tuple[str, Entry]] = []
-    for country in pycountry.countries:
-        names = {country.name, getattr(country, "common_name", country.name)}
-        if translation is not None:
-            names |= {translation.gettext(name) for name in list(names)}
-        for name in names:
-            if "," not in name and "(" not in name:
-                entries.append((name, Entry("LOC", canonical=country.alpha_2)))
-    for code in ("id", "en"):
-        extra: dict[str, list[str]] = __import__(
-            f"{lang_data.__name__}.{code}", fromlist=["COUNTRY_NAMES"]
-        ).COUNTRY_NAMES
-        for alpha_2, names in extra.items():
-            entries.extend((name, Entry("LOC", canonical=alpha_2)) for name in names)
-    return entries
 
 
 def watchlist_entries(watchlist: Watchlist) -> list[tuple[str, Entry]]:
@@ -111,11 +83,11 @@ class Extractor:
         return self._nlp[language]
 
     def matcher(self, language: str) -> AliasMatcher:
-        """The gazetteer for a pipeline language: watchlist aliases first, then countries."""
+        """The gazetteer: watchlist aliases first, then organisations, media, countries, places."""
         if language not in self._matchers:
-            countries = country_entries("en" if language == "xx" else language)
             self._matchers[language] = AliasMatcher(
-                [*watchlist_entries(self.watchlist), *countries]
+                [*watchlist_entries(self.watchlist), *knowledge_entries(language, cased=True)],
+                case_sensitive=cased_aliases(language),
             )
         return self._matchers[language]
 
@@ -158,22 +130,45 @@ class Extractor:
         return code, pipeline_language(code)
 
     def entities(self, doc: Doc, pipeline: str) -> list[Entity]:
-        """Model entities and gazetteer matches, merged, with actor links and short forms."""
+        """Model entities and gazetteer matches, merged, with titles, actor links and short forms.
+
+        Precedence: a watchlist alias wins over anything it overlaps (it names a watched actor);
+        between the other gazetteer entries and the model, the longer span wins, and on equal
+        spans the gazetteer (it carries a canonical id). A PER span loses its leading title
+        ("Presiden Rusia Vladimir Putin" -> "Vladimir Putin", title "Presiden Rusia").
+        """
         text = doc.text
-        ruler_spans = []
+        entries: dict[tuple[int, int], Entry] = {}
+        watched, known = [], []
         for match in self.matcher(pipeline).find(text):
             span = doc.char_span(
                 match.start, match.end, label=match.entry.label, alignment_mode="expand"
             )
             if span is not None:
-                ruler_spans.append((span, match.entry))
-        linked = {(span.start_char, span.end_char): entry for span, entry in ruler_spans}
-        model_spans = [ent for ent in doc.ents if ent.label_ in MODEL_LABELS]
-        # filter_spans keeps the longest span; on equal length the first, so ruler spans go first
-        kept = filter_spans([span for span, _ in ruler_spans] + model_spans)
+                entries[(span.start_char, span.end_char)] = match.entry
+                (watched if match.entry.actor_id else known).append(span)
+        titles: dict[tuple[int, int], str] = {}
+        model = []
+        for ent in doc.ents:
+            if ent.label_ not in MODEL_LABELS:
+                continue
+            if ent.label_ == "PER":
+                start, end, title = split_title(text, ent.start_char, ent.end_char, pipeline)
+                if title is not None:
+                    trimmed = doc.char_span(start, end, label="PER", alignment_mode="contract")
+                    if trimmed is None or not len(trimmed):
+                        continue
+                    titles[(trimmed.start_char, trimmed.end_char)] = title
+                    ent = trimmed
+            model.append(ent)
+        kept = filter_spans(watched)
+        taken = {i for span in kept for i in range(span.start, span.end)}
+        rest = [s for s in known + model if not taken & set(range(s.start, s.end))]
+        kept += filter_spans(rest)  # on a tie the first listed wins: gazetteer before model
         entities = []
         for span in sorted(kept, key=lambda s: s.start_char):
-            entry = linked.get((span.start_char, span.end_char))
+            key = (span.start_char, span.end_char)
+            entry = entries.get(key)
             entities.append(
                 Entity(
                     text=text[span.start_char : span.end_char],
@@ -182,10 +177,14 @@ class Extractor:
                     label=entry.label if entry else span.label_,
                     actor_id=entry.actor_id if entry else None,
                     canonical=entry.canonical if entry else None,
+                    title=titles.get(key),
                     source="ruler" if entry else "model",
                 )
             )
-        return resolve_short_forms(text, entities, self.watchlist)
+        return [
+            with_title(text, ent, pipeline)
+            for ent in resolve_short_forms(text, entities, self.watchlist)
+        ]
 
     def _extraction(self, article: Article, code: str, pipeline: str, doc: Doc) -> Extraction:
         entities = self.entities(doc, pipeline)
@@ -237,6 +236,14 @@ class EntityPipe:
         for doc in nlp.pipe(texts, batch_size=batch_size):
             ents = self.extractor.entities(doc, self.language)
             yield _EntDoc([_Ent(e.start, e.end, e.label) for e in ents])
+
+
+def with_title(text: str, ent: Entity, language: str) -> Entity:
+    """A PER entity with the title phrase right before it ("Menteri Luar Negeri" Choe Son Hui)."""
+    if ent.label != "PER" or ent.title is not None:
+        return ent
+    found = title_before(text, ent.start, language)
+    return ent.model_copy(update={"title": found[1]}) if found else ent
 
 
 def resolve_short_forms(text: str, entities: list[Entity], watchlist: Watchlist) -> list[Entity]:

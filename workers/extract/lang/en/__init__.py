@@ -41,6 +41,13 @@ CASED_ONLY: list[str] = [
     "Kompas",
     "Detik",
     "Medan",
+    "Polish",
+    "White House",
+    "State Department",
+    "Department of State",
+    "World Bank",
+    "Arab League",
+    "Downing Street",
 ]
 
 # ISO 3166-1 alpha-2 -> the capital as English news writes it. A capital stands for its
@@ -577,7 +584,7 @@ NEWS_AGENCIES: dict[str, list[str]] = {
     "media:kcna": ["KCNA", "Korean Central News Agency"],
     "media:yonhap": ["Yonhap", "Yonhap News Agency"],
     "media:reuters": ["Reuters"],
-    "media:ap": ["AP", "Associated Press", "The Associated Press"],
+    "media:ap": ["AP", "Associated Press"],
     "media:afp": ["AFP", "Agence France-Presse", "Agence France Presse"],
     "media:bloomberg": ["Bloomberg", "Bloomberg News"],
     "media:xinhua": ["Xinhua", "Xinhua News Agency"],
@@ -654,7 +661,7 @@ ORGANISATIONS: dict[str, list[str]] = {
     "org:hezbollah": ["Hezbollah", "Hizbollah"],
     "org:taliban": ["Taliban"],
     "org:houthi": ["Houthi", "Houthis"],
-    "RU": ["Kremlin", "the Kremlin"],
+    "RU": ["Kremlin"],
     "US": ["White House"],
     "GB": ["Downing Street"],
     "org:us:pentagon": ["Pentagon"],
@@ -843,3 +850,9 @@ TITLE_INSTITUTIONS: list[str] = [
     "Central Bank",
     "Embassy",
 ]
+
+# Words joining a title to what follows it: "President of Russia", "Secretary-General of the UN".
+TITLE_CONNECTORS: list[str] = ["of", "of the"]
+
+# Whether a country or body may open a title, as in English "Russian President".
+QUALIFIER_BEFORE_TITLE = True

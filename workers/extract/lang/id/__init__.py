@@ -83,6 +83,9 @@ CASED_ONLY: list[str] = [
     "Baku",
     "Cina",
     "ANTARA",
+    "Gedung Putih",
+    "Istana Negara",
+    "Bank Dunia",
 ]
 
 # ISO 3166-1 alpha-2 -> the capital as Indonesian news writes it. A capital stands for its
@@ -757,7 +760,10 @@ ORGANISATIONS: dict[str, list[str]] = {
     "org:kr:nis": ["Badan Intelijen Nasional Korea Selatan"],
     "org:kp:wpk": ["Partai Buruh Korea"],
     "org:ru:fsb": ["FSB"],
-    "org:id:dpr": ["DPR", "DPR RI", "Dewan Perwakilan Rakyat"],
+    # Bare "Dewan Perwakilan Rakyat", "Mahkamah Agung", "Komisi Pemilihan Umum" and the like
+    # are left out: Indonesian news names other countries' bodies the same way
+    # ("Mahkamah Agung AS"), and the longest match would stop before the country.
+    "org:id:dpr": ["DPR", "DPR RI", "Dewan Perwakilan Rakyat RI"],
     "org:id:mpr": ["MPR", "MPR RI", "Majelis Permusyawaratan Rakyat"],
     "org:id:dpd": ["DPD RI", "Dewan Perwakilan Daerah"],
     "org:id:kpk": ["KPK", "Komisi Pemberantasan Korupsi"],
@@ -776,12 +782,12 @@ ORGANISATIONS: dict[str, list[str]] = {
         "Kementerian Luar Negeri Indonesia",
     ],
     "org:id:kemhan": ["Kemhan", "Kemenhan", "Kementerian Pertahanan RI"],
-    "org:id:kemenkeu": ["Kemenkeu", "Kementerian Keuangan"],
-    "org:id:kpu": ["KPU", "Komisi Pemilihan Umum"],
+    "org:id:kemenkeu": ["Kemenkeu", "Kementerian Keuangan RI"],
+    "org:id:kpu": ["KPU", "KPU RI"],
     "org:id:bawaslu": ["Bawaslu"],
-    "org:id:mk": ["Mahkamah Konstitusi"],
-    "org:id:ma": ["Mahkamah Agung"],
-    "org:id:kejagung": ["Kejagung", "Kejaksaan Agung"],
+    "org:id:mk": ["Mahkamah Konstitusi RI"],
+    "org:id:ma": ["Mahkamah Agung RI"],
+    "org:id:kejagung": ["Kejagung", "Kejaksaan Agung RI"],
     "org:id:bnpb": ["BNPB", "Badan Nasional Penanggulangan Bencana"],
     "org:id:bmkg": ["BMKG"],
     "org:id:basarnas": ["Basarnas"],
@@ -987,3 +993,9 @@ TITLE_INSTITUTIONS: list[str] = [
     "Kedutaan Besar",
     "Kedubes",
 ]
+
+# Words joining a title to what follows it; Indonesian needs none ("Presiden Rusia").
+TITLE_CONNECTORS: list[str] = []
+
+# Whether a country or body may open a title, as in English "Russian President".
+QUALIFIER_BEFORE_TITLE = False
