@@ -24,13 +24,12 @@ import gettext
 import importlib
 import re
 import unicodedata
-from collections.abc import Iterable
 from functools import cache
 from types import ModuleType
 
 import pycountry
 
-from workers.extract.gazetteer import Entry, Match, fold, is_case_sensitive
+from workers.extract.gazetteer import Entry, is_case_sensitive
 
 LANGUAGES = ("id", "en")
 _ISO_CODE = re.compile(r"[A-Z]{2}")
@@ -95,7 +94,7 @@ def country_entries(language: str, *, cased: bool = False) -> list[tuple[str, En
     The other pipeline language's names are added too (newsrooms mix them: "North Korea" in an
     Indonesian text), except its short all-caps forms, which are ordinary words here ("AS").
     With `cased=False` aliases in CASED_ONLY are left out; pass `cased=True` only together
-    with `drop_miscased`.
+    with `AliasMatcher(..., case_sensitive=cased_aliases(language))`.
     """
     own = language_data(language)
     entries: list[tuple[str, Entry]] = []
@@ -178,7 +177,7 @@ def knowledge_entries(language: str, *, cased: bool = False) -> list[tuple[str, 
     organisations, countries, capitals, cities. With the default `cased=False` the result is
     safe for a plain `AliasMatcher`: aliases that are everyday lower-case words ("Turkey",
     "Tempo", "Medan") are left out. With `cased=True` they are included, and every list of
-    matches must go through `drop_miscased` (AliasMatcher matches them case-insensitively).
+    the matcher must get `case_sensitive=cased_aliases(language)`.
     """
     return [
         *organisation_entries(language, cased=cased),
@@ -189,25 +188,3 @@ def knowledge_entries(language: str, *, cased: bool = False) -> list[tuple[str, 
     ]
 
 
-@cache
-def _cased_forms(language: str) -> dict[str, frozenset[str]]:
-    forms: dict[str, set[str]] = {}
-    for alias in cased_aliases(language):
-        forms.setdefault(_key(alias), set()).add(" ".join(alias.split()))
-    return {key: frozenset(found) for key, found in forms.items()}
-
-
-def _key(text: str) -> str:
-    return " ".join(fold(text).split())
-
-
-def drop_miscased(text: str, matches: Iterable[Match], language: str) -> list[Match]:
-    """Matches minus CASED_ONLY aliases not written as listed (or all caps): "turkey", "medan"."""
-    forms = _cased_forms(language)
-    kept = []
-    for match in matches:
-        surface = text[match.start : match.end]
-        written = forms.get(_key(surface))
-        if written is None or surface.isupper() or " ".join(surface.split()) in written:
-            kept.append(match)
-    return kept
