@@ -62,6 +62,9 @@ def celery_config(settings: Settings, broker_url: str) -> dict[str, Any]:
         "worker_send_task_events": True,
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
+        # A pool child loads the spaCy pipelines in worker_process_init (seconds); with the
+        # default 4 s the main process kills every replacement child of a dead one, forever.
+        "worker_proc_alive_timeout": 120.0,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "broker_channel_error_retry": True,
         "timezone": "UTC",

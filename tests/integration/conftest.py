@@ -67,16 +67,23 @@ class Pipeline:
 
     def wait_idle(self, timeout: float = 60) -> None:
         """Wait until every queue is empty and nothing is reserved."""
-        wait_until(lambda: not any(self.store.queue_depths().values()) and self.store.unacked() == 0,
-                   timeout, "queues to drain")
+        wait_until(
+            lambda: not any(self.store.queue_depths().values()) and self.store.unacked() == 0,
+            timeout,
+            "queues to drain",
+        )
 
 
 def make_settings(redis_url: str, data_dir: Path, **overrides: object) -> Settings:
     """Settings for a test deployment: its own namespace, no metrics ports."""
     values: dict[str, object] = {
-        "redis_url": redis_url, "data_dir": data_dir,
-        "namespace": f"pantau-test-{uuid.uuid4().hex[:8]}", "watchlist": TEST_WATCHLIST,
-        "metrics_port_ingest": 0, "metrics_port_extract": 0, "metrics_port_alert": 0,
+        "redis_url": redis_url,
+        "data_dir": data_dir,
+        "namespace": f"pantau-test-{uuid.uuid4().hex[:8]}",
+        "watchlist": TEST_WATCHLIST,
+        "metrics_port_ingest": 0,
+        "metrics_port_extract": 0,
+        "metrics_port_alert": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

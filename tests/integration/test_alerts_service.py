@@ -57,8 +57,11 @@ def api(pipeline: Pipeline) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(pipeline.settings), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(pipeline.settings), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, 30, "the API to start")
@@ -68,7 +71,9 @@ def api(pipeline: Pipeline) -> Iterator[str]:
 
 
 def _subscribe(api: str, pipeline: Pipeline, **fields: Any) -> dict[str, Any]:
-    response = httpx.post(f"{api}/v1/subscriptions", json=fields, headers=make_token(pipeline.store))
+    response = httpx.post(
+        f"{api}/v1/subscriptions", json=fields, headers=make_token(pipeline.store)
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -83,13 +88,22 @@ def _for(path: str) -> list[dict[str, Any]]:
     return [r for r in Receiver.received if r["path"] == path]
 
 
-def test_webhook_signed_once_per_story_with_retries(api: str, pipeline: Pipeline, receiver: str) -> None:
+def test_webhook_signed_once_per_story_with_retries(
+    api: str, pipeline: Pipeline, receiver: str
+) -> None:
     Receiver.script["/hook-a"] = [503, 500, 200]
-    created = _subscribe(api, pipeline, actors_any=["xi-jinping"], channel="webhook",
-                         webhook_url=f"{receiver}/hook-a")
+    created = _subscribe(
+        api,
+        pipeline,
+        actors_any=["xi-jinping"],
+        channel="webhook",
+        webhook_url=f"{receiver}/hook-a",
+    )
     assert created["secret"].startswith("whsec_") and created["token"].startswith("pt_")
-    text = ("Presiden Tiongkok Xi Jinping menerima kunjungan Perdana Menteri Malaysia di Beijing "
-            "pada Senin untuk membahas perdagangan dan investasi kedua negara di kawasan.")
+    text = (
+        "Presiden Tiongkok Xi Jinping menerima kunjungan Perdana Menteri Malaysia di Beijing "
+        "pada Senin untuk membahas perdagangan dan investasi kedua negara di kawasan."
+    )
     _push(text, "https://berita.example/xi-1")
     wait_until(lambda: len(_for("/hook-a")) == 3, 90, "two retries and a delivery")
     calls = _for("/hook-a")
@@ -106,10 +120,17 @@ def test_webhook_signed_once_per_story_with_retries(api: str, pipeline: Pipeline
     assert len(_for("/hook-a")) == 3
 
 
-def test_webhook_4xx_is_dead_lettered_and_replayable(api: str, pipeline: Pipeline, receiver: str) -> None:
+def test_webhook_4xx_is_dead_lettered_and_replayable(
+    api: str, pipeline: Pipeline, receiver: str
+) -> None:
     Receiver.script["/hook-b"] = [404, 200]
-    _subscribe(api, pipeline, actors_any=["kim-yo-jong"], channel="webhook",
-               webhook_url=f"{receiver}/hook-b")
+    _subscribe(
+        api,
+        pipeline,
+        actors_any=["kim-yo-jong"],
+        channel="webhook",
+        webhook_url=f"{receiver}/hook-b",
+    )
     depth = pipeline.store.dlq_depth()
     _push("Kim Yo Jong mengecam latihan militer gabungan di Semenanjung Korea pada Kamis malam.")
     wait_until(lambda: pipeline.store.dlq_depth() == depth + 1, 60, "the dead letter")
@@ -121,8 +142,11 @@ def test_webhook_4xx_is_dead_lettered_and_replayable(api: str, pipeline: Pipelin
 
 def test_webhook_to_private_address_refused(api: str, pipeline: Pipeline) -> None:
     for url in ("http://169.254.169.254/latest", "http://10.0.0.1/hook", "ftp://127.0.0.1/x"):
-        response = httpx.post(f"{api}/v1/subscriptions", headers=make_token(pipeline.store),
-                              json={"actors_any": ["xi-jinping"], "channel": "webhook", "webhook_url": url})
+        response = httpx.post(
+            f"{api}/v1/subscriptions",
+            headers=make_token(pipeline.store),
+            json={"actors_any": ["xi-jinping"], "channel": "webhook", "webhook_url": url},
+        )
         assert response.status_code in (400, 422), (url, response.text)
 
 
@@ -147,7 +171,9 @@ def test_sse_stream_resumes_with_last_event_id(api: str, pipeline: Pipeline) -> 
     reader = threading.Thread(target=read, args=({}, 1), daemon=True)
     reader.start()
     time.sleep(1)
-    _push("Vladimir Putin berpidato di Sankt Peterburg tentang ekonomi Rusia dan sanksi Barat hari ini.")
+    _push(
+        "Vladimir Putin berpidato di Sankt Peterburg tentang ekonomi Rusia dan sanksi Barat hari ini."
+    )
     reader.join(timeout=60)
     assert len(events) == 1 and json.loads(events[0][1])["alert"]["actor_id"] == "vladimir-putin"
     _push("Vladimir Putin mengunjungi Vladivostok untuk forum ekonomi timur bersama para investor.")
@@ -162,13 +188,20 @@ def test_sse_stream_resumes_with_last_event_id(api: str, pipeline: Pipeline) -> 
 
 def test_history_evidence_and_watchlist_changes(api: str, pipeline: Pipeline) -> None:
     admin = make_token(pipeline.store)
-    put = httpx.put(f"{api}/v1/watchlist/anwar-ibrahim", headers=admin,
-                    json={"name": "Anwar Ibrahim", "type": "PER", "aliases": ["Anwar"]})
+    put = httpx.put(
+        f"{api}/v1/watchlist/anwar-ibrahim",
+        headers=admin,
+        json={"name": "Anwar Ibrahim", "type": "PER", "aliases": ["Anwar"]},
+    )
     assert put.status_code == 200, put.text
-    bad = httpx.put(f"{api}/v1/watchlist/x", headers=admin, json={"name": "X", "type": "PER", "colour": 1})
+    bad = httpx.put(
+        f"{api}/v1/watchlist/x", headers=admin, json={"name": "X", "type": "PER", "colour": 1}
+    )
     assert bad.status_code == 400 and "colour" in bad.text
     time.sleep(1.2)  # workers re-read the watchlist version at most once a second
-    article_id = _push("Perdana Menteri Malaysia Anwar Ibrahim tiba di Jakarta untuk bertemu Presiden.")
+    article_id = _push(
+        "Perdana Menteri Malaysia Anwar Ibrahim tiba di Jakarta untuk bertemu Presiden."
+    )
     wait_until(lambda: pipeline.store.is_completed(article_id), 60, "the article")
     history = httpx.get(f"{api}/v1/alerts?actor=anwar-ibrahim", headers=admin).json()
     assert [a["article_id"] for a in history["alerts"]] == [article_id]
@@ -176,7 +209,12 @@ def test_history_evidence_and_watchlist_changes(api: str, pipeline: Pipeline) ->
     assert any(e.get("actor_id") == "anwar-ibrahim" for e in evidence["entities"])
     listed = httpx.get(f"{api}/v1/articles?actor=anwar-ibrahim", headers=admin).json()
     assert [a["article_id"] for a in listed["articles"]] == [article_id]
-    assert httpx.get(f"{api}/v1/alerts", headers=make_token(pipeline.store, "subscription:nope")).status_code == 403
+    assert (
+        httpx.get(
+            f"{api}/v1/alerts", headers=make_token(pipeline.store, "subscription:nope")
+        ).status_code
+        == 403
+    )
     assert httpx.get(f"{api}/v1/alerts").status_code == 401
     assert httpx.delete(f"{api}/v1/watchlist/anwar-ibrahim", headers=admin).status_code == 204
     watchlist = httpx.get(f"{api}/v1/watchlist", headers=admin).json()

@@ -20,23 +20,43 @@ PANTAU = [sys.executable, "-m", "workers.cli"]
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANTAU_")}
-    env.update({"PANTAU_DATA_DIR": str(tmp_path / "var"), "PANTAU_METRICS_PORT_INGEST": "0",
-                "PANTAU_METRICS_PORT_EXTRACT": "0", "PANTAU_METRICS_PORT_ALERT": "0", **extra})
+    env.update(
+        {
+            "PANTAU_DATA_DIR": str(tmp_path / "var"),
+            "PANTAU_METRICS_PORT_INGEST": "0",
+            "PANTAU_METRICS_PORT_EXTRACT": "0",
+            "PANTAU_METRICS_PORT_ALERT": "0",
+            **extra,
+        }
+    )
     return env
 
 
-def _run(args: list[str], tmp_path: Path, stdin: bytes | None = None, timeout: float = 300,
-         **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PANTAU, *args], cwd=tmp_path, env=_env(tmp_path, **env), timeout=timeout,
-                          input=stdin.decode() if stdin else None, capture_output=True, text=True)
+def _run(
+    args: list[str], tmp_path: Path, stdin: bytes | None = None, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PANTAU, *args],
+        cwd=tmp_path,
+        env=_env(tmp_path, **env),
+        timeout=timeout,
+        input=stdin.decode() if stdin else None,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_cli_demo_prints_alerts_for_the_seed(tmp_path: Path) -> None:
-    result = _run(["demo", "--seeds", str(ROOT / "seeds"), "--watchlist", str(TEST_WATCHLIST)],
-                  tmp_path)
+    result = _run(
+        ["demo", "--seeds", str(ROOT / "seeds"), "--watchlist", str(TEST_WATCHLIST)], tmp_path
+    )
     assert result.returncode == 0, result.stderr
     alerts = [json.loads(line) for line in result.stdout.splitlines()]
-    assert sorted(a["actor_id"] for a in alerts) == ["choe-son-hui", "kim-jong-un", "vladimir-putin"]
+    assert sorted(a["actor_id"] for a in alerts) == [
+        "choe-son-hui",
+        "kim-jong-un",
+        "vladimir-putin",
+    ]
     assert "3 alert(s)" in result.stderr
     leftover = subprocess.run(["pgrep", "-f", f"pantau-demo.*{tmp_path.name}"], capture_output=True)
     assert leftover.stdout == b""
@@ -54,10 +74,18 @@ def test_cli_dry_run_reports_each_bad_input_and_keeps_the_good(tmp_path: Path) -
     result = _run(["ingest", "--dry-run", str(inputs)], tmp_path)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert sorted(r["text"] for r in records) == ["Pertemuan di Café Jakarta", "Putin tiba di Jakarta."]
+    assert sorted(r["text"] for r in records) == [
+        "Pertemuan di Café Jakarta",
+        "Putin tiba di Jakarta.",
+    ]
     problems = result.stderr
-    for name, problem in [("empty.txt", "empty"), ("binary.txt", "binary"),
-                          ("bad.json", "invalid JSON"), ("huge.txt", "limit"), ("latin1.txt", "UTF-8")]:
+    for name, problem in [
+        ("empty.txt", "empty"),
+        ("binary.txt", "binary"),
+        ("bad.json", "invalid JSON"),
+        ("huge.txt", "limit"),
+        ("latin1.txt", "UTF-8"),
+    ]:
         assert name in problems and problem in problems, (name, problems)
     assert "Traceback" not in problems
 
@@ -78,18 +106,40 @@ def test_cli_ingest_without_deployment_says_how_to_start_one(tmp_path: Path) -> 
 def test_cli_up_ingest_status_and_clean_shutdown(tmp_path: Path) -> None:
     env = _env(tmp_path, PANTAU_API_PORT="0", PANTAU_WATCHLIST=str(TEST_WATCHLIST))
     env["PANTAU_API_PORT"] = str(_free_port())
-    up = subprocess.Popen([*PANTAU, "up"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, start_new_session=True)
+    up = subprocess.Popen(
+        [*PANTAU, "up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
+
         def status() -> dict:
-            out = subprocess.run([*PANTAU, "status", "--json"], cwd=tmp_path, env=env,
-                                 capture_output=True, text=True, timeout=60)
+            out = subprocess.run(
+                [*PANTAU, "status", "--json"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             return json.loads(out.stdout) if out.returncode == 0 else {}
 
-        wait_until(lambda: len([w for w in status().get("workers", []) if w["alive"]]) == 3, 180,
-                   "pantau up to start its workers")
-        ingested = subprocess.run([*PANTAU, "ingest", str(SEED)], cwd=tmp_path, env=env,
-                                  capture_output=True, text=True, timeout=60)
+        wait_until(
+            lambda: len([w for w in status().get("workers", []) if w["alive"]]) == 3,
+            180,
+            "pantau up to start its workers",
+        )
+        ingested = subprocess.run(
+            [*PANTAU, "ingest", str(SEED)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert ingested.returncode == 0, ingested.stderr
         wait_until(lambda: status()["articles"]["completed"] == 1, 120, "the seed to complete")
         current = status()

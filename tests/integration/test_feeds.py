@@ -59,10 +59,14 @@ def feed_server() -> Iterator[str]:
     server.shutdown()
 
 
-def test_feed_poll_ingests_entries_once_with_conditional_get(pipeline: Pipeline, feed_server: str) -> None:
+def test_feed_poll_ingests_entries_once_with_conditional_get(
+    pipeline: Pipeline, feed_server: str
+) -> None:
     url = f"{feed_server}/feed.xml"
     assert pipeline.settings.feeds is not None
-    pipeline.settings.feeds.write_text(f"feeds:\n  - url: {url}\n    name: Kabar Uji\n    language: id\n")
+    pipeline.settings.feeds.write_text(
+        f"feeds:\n  - url: {url}\n    name: Kabar Uji\n    language: id\n"
+    )
     alerts_before = pipeline.counter("alerts")
     ingested_before = pipeline.counter("ingested")
     app.send_task("pantau.ingest.poll_feed", args=[url])
@@ -84,7 +88,9 @@ def test_feed_poll_errors_back_off(pipeline: Pipeline, feed_server: str) -> None
     assert pipeline.settings.feeds is not None
     pipeline.settings.feeds.write_text(f"feeds:\n  - url: {url}\n    interval_s: 30\n")
     app.send_task("pantau.ingest.poll_feed", args=[url])
-    wait_until(lambda: pipeline.store.feed_state(url).get("failures") == "1", 60, "a recorded failure")
+    wait_until(
+        lambda: pipeline.store.feed_state(url).get("failures") == "1", 60, "a recorded failure"
+    )
     state = pipeline.store.feed_state(url)
     assert "500" in state["last_error"]
     assert float(state["next_due"]) - float(state["polled_at"]) >= 30
@@ -97,7 +103,10 @@ def test_cli_ingest_dry_run_reads_feed_urls_and_files(feed_server: str, tmp_path
     for source in (str(feed_file), f"{feed_server}/feed.xml"):
         result = subprocess.run(
             [sys.executable, "-m", "workers.cli", "ingest", "--dry-run", source],
-            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
             env={"PATH": "/usr/bin:/bin", "PANTAU_OUTBOUND_ALLOWLIST": "127.0.0.1"},
         )
         assert result.returncode == 0, result.stderr
@@ -105,9 +114,17 @@ def test_cli_ingest_dry_run_reads_feed_urls_and_files(feed_server: str, tmp_path
         assert len(lines) == 2 and "berita/1" in lines[0] and "utm_source" not in lines[0]
 
 
-def test_cli_ingest_refuses_loopback_feed_url_unless_allowlisted(feed_server: str, tmp_path: Path) -> None:
+def test_cli_ingest_refuses_loopback_feed_url_unless_allowlisted(
+    feed_server: str, tmp_path: Path
+) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "workers.cli", "ingest", "--dry-run", f"{feed_server}/feed.xml"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
     )
-    assert result.returncode == 2 and "127.0.0.1" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 2 and "127.0.0.1" in result.stderr and "Traceback" not in result.stderr
+    )

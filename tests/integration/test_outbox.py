@@ -31,13 +31,17 @@ def test_api_spools_while_redis_is_down_and_sends_when_back(tmp_path: Path) -> N
             client.headers.update(make_token(client.app.state.store))
             assert client.post("/v1/articles", json={"text": "Putin tiba."}).status_code == 202
             server.stop()
-            down = client.post("/v1/articles", json=[{"text": "Kim Jong Un tiba."}, {"text": "Choe tiba."}])
+            down = client.post(
+                "/v1/articles", json=[{"text": "Kim Jong Un tiba."}, {"text": "Choe tiba."}]
+            )
             assert down.status_code == 202, down.text
             assert down.json()["spooled"] == 2
             assert list((tmp_path / "var" / "outbox").glob("*.jsonl"))
             server.start(port=port)
             store = client.app.state.store
-            wait_until(lambda: not list((tmp_path / "var" / "outbox").glob("*.jsonl")), 30, "the drain")
+            wait_until(
+                lambda: not list((tmp_path / "var" / "outbox").glob("*.jsonl")), 30, "the drain"
+            )
             assert _queued(store) == 2  # the first batch + the spooled one, no worker consumes here
             assert store.counters()["accepted"] == 3
     finally:
@@ -47,10 +51,15 @@ def test_api_spools_while_redis_is_down_and_sends_when_back(tmp_path: Path) -> N
 def test_cli_ingest_spools_then_next_ingest_sends(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANTAU_")}
-    env.update(PANTAU_REDIS_URL=f"redis://127.0.0.1:{port}/0", PANTAU_DATA_DIR=str(tmp_path / "var"),
-               PANTAU_NAMESPACE="outbox-cli")
+    env.update(
+        PANTAU_REDIS_URL=f"redis://127.0.0.1:{port}/0",
+        PANTAU_DATA_DIR=str(tmp_path / "var"),
+        PANTAU_NAMESPACE="outbox-cli",
+    )
     command = [sys.executable, "-m", "workers.cli", "ingest", str(SEED)]
-    down = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    down = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert down.returncode == 0, down.stderr
     assert "kept in" in down.stderr and json.loads(down.stdout.splitlines()[0])["id"]
     server = EmbeddedRedis(tmp_path / "redis-data")
@@ -58,10 +67,18 @@ def test_cli_ingest_spools_then_next_ingest_sends(tmp_path: Path) -> None:
     try:
         again = tmp_path / "again.json"
         again.write_text(json.dumps({"text": "Vladimir Putin berbicara di Moskow."}))
-        up = subprocess.run([*command[:-1], str(again)], env=env, cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
+        up = subprocess.run(
+            [*command[:-1], str(again)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert up.returncode == 0, up.stderr
-        store = Store.connect(server.url, make_settings(server.url, tmp_path, namespace="outbox-cli"))
+        store = Store.connect(
+            server.url, make_settings(server.url, tmp_path, namespace="outbox-cli")
+        )
         assert _queued(store) == 2 and store.counters()["accepted"] == 2
         assert not list((tmp_path / "var" / "outbox").glob("*.jsonl"))
     finally:

@@ -38,22 +38,27 @@ def test_pipeline_seed_alerts_watched_actors_once(pipeline: Pipeline, seed_text:
 
 
 def test_pipeline_article_without_watched_actor_alerts_nobody(pipeline: Pipeline) -> None:
-    article = normalise(RawArticle(text="Presiden Prancis Emmanuel Macron tiba di Jakarta pada Senin."),
-                        max_chars=10_000)
+    article = normalise(
+        RawArticle(text="Presiden Prancis Emmanuel Macron tiba di Jakarta pada Senin."),
+        max_chars=10_000,
+    )
     send_articles([article])
     wait_until(lambda: pipeline.store.is_completed(article.id), 60, "the article to complete")
     assert _alerts_for(pipeline, article.id) == []
 
 
-def test_pipeline_poison_message_is_dead_lettered_and_workers_keep_running(pipeline: Pipeline) -> None:
+def test_pipeline_poison_message_is_dead_lettered_and_workers_keep_running(
+    pipeline: Pipeline,
+) -> None:
     depth = pipeline.store.dlq_depth()
     app.send_task("pantau.ingest.ingest_articles", args=[[{"id": "poison", "text": 42}]])
     wait_until(lambda: pipeline.store.dlq_depth() == depth + 1, 60, "the dead letter")
     entry = pipeline.store.dead_letters(count=1000)[-1][1]
     assert entry["task"] == "pantau.ingest.ingest_articles" and "ValidationError" in entry["error"]
     assert pipeline.deployment.dead_processes() == []
-    article = normalise(RawArticle(text="Vladimir Putin berbicara di Moskow tentang ekonomi."),
-                        max_chars=10_000)
+    article = normalise(
+        RawArticle(text="Vladimir Putin berbicara di Moskow tentang ekonomi."), max_chars=10_000
+    )
     send_articles([article])
     wait_until(lambda: pipeline.store.is_completed(article.id), 60, "work after the poison")
     assert _alerts_for(pipeline, article.id) == ["vladimir-putin"]

@@ -6,6 +6,10 @@ Mount it on the API with `api.include_router(dashboard.router(store))`. Routes:
 - `GET /static/<asset>`          its script and stylesheet (a fixed list; shipped inside the wheel)
 - `GET /v1/dashboard/summary`    counters, queues, workers, throughput and latency, polled every 2 s
 
+The page and the numbers are public like `/v1/status`; alert content (the newest alerts in the
+summary, and the live stream `GET /v1/alerts/stream?token=...`) needs an API token that grants
+`read:all`, which the page keeps in the browser's localStorage (given once as `/#token=pt_...`).
+
 Throughput is the change of the article counters between polls, kept in a small ring of
 (time, counters) samples inside the router; latency is sampled from the newest alerts of the
 alert stream. Both are bounded: a page left open for days grows nothing.
@@ -13,6 +17,7 @@ alert stream. Both are bounded: a page left open for days grows nothing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import threading
@@ -24,9 +29,10 @@ from importlib import resources
 from typing import Any
 
 import redis
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
+from workers.api.security import READ_ALL, authenticate
 from workers.settings import WORKER_KINDS
 from workers.store import Store
 
@@ -106,7 +112,7 @@ class RateRing:
         with self.lock:
             samples = list(self.samples)
         out = []
-        for (t0, a), (t1, b) in zip(samples, samples[1:], strict=False):
+        for (t0, a), (t1, b) in itertools.pairwise(samples):
             if name in a and name in b and t1 > t0:
                 out.append(round(max(0.0, (b[name] - a[name]) / (t1 - t0)), 3))
         return out
@@ -189,6 +195,17 @@ def _recent_alerts(entries: list[tuple[str, dict[str, str]]]) -> list[dict[str, 
     return out
 
 
+def _alert_access(store: Store, request: Request) -> str:
+    """`ok` when the request's token may read every alert; else `missing`, `refused`, `unchecked`."""
+    if not request.headers.get("authorization") and "token" not in request.query_params:
+        return "missing"
+    try:
+        record = authenticate(store, request)
+    except HTTPException as err:
+        return "unchecked" if err.status_code == 503 else "refused"
+    return "ok" if record.allows(READ_ALL) else "refused"
+
+
 def router(store: Store) -> APIRouter:
     """The dashboard's routes, reading `store`; holds its own small, bounded sample ring."""
     api = APIRouter()
@@ -210,8 +227,9 @@ def router(store: Store) -> APIRouter:
         return Response(_asset(name), media_type=ASSETS[name], headers=_NO_CACHE)
 
     @api.get("/v1/dashboard/summary", summary="What the dashboard shows, polled every 2 s")
-    def summary() -> Any:
+    def summary(request: Request) -> Any:
         try:
+            access = _alert_access(store, request)
             with store.redis.pipeline(transaction=False) as pipe:
                 pipe.xrevrange(store.key("alerts"), count=RECENT_ALERTS)
                 pipe.hlen(store.key("unacked"))
@@ -255,7 +273,8 @@ def router(store: Store) -> APIRouter:
                 "dead_letter_depth": int(dlq),
                 "workers": workers,
                 "latency": lat,
-                "recent_alerts": _recent_alerts(newest),
+                "alert_access": access,
+                "recent_alerts": _recent_alerts(newest) if access == "ok" else [],
             },
             headers={"Cache-Control": "no-store"},
         )

@@ -176,7 +176,7 @@ def knowledge_entries(language: str, *, cased: bool = False) -> list[tuple[str, 
     Order matters where two entries share an alias (the first wins): organisations, news
     organisations, countries, capitals, cities. With the default `cased=False` the result is
     safe for a plain `AliasMatcher`: aliases that are everyday lower-case words ("Turkey",
-    "Tempo", "Medan") are left out. With `cased=True` they are included, and every list of
+    "Tempo", "Medan") are left out. With `cased=True` they are included, and
     the matcher must get `case_sensitive=cased_aliases(language)`.
     """
     return [

@@ -13,9 +13,15 @@ WATCHLIST = parse_watchlist(
 
 
 def _extraction(entities: list[Entity]) -> Extraction:
-    return Extraction(article_id="a1", story_id="s1", language="id",
-                      text="Putin bertemu Kim. Putin pulang.", entities=entities,
-                      ingested_at="2024-10-29T00:00:00.000Z", extracted_at="2024-10-29T00:00:01.000Z")
+    return Extraction(
+        article_id="a1",
+        story_id="s1",
+        language="id",
+        text="Putin bertemu Kim. Putin pulang.",
+        entities=entities,
+        ingested_at="2024-10-29T00:00:00.000Z",
+        extracted_at="2024-10-29T00:00:01.000Z",
+    )
 
 
 def test_match_one_alert_per_actor_with_every_span() -> None:

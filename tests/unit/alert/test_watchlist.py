@@ -9,7 +9,9 @@ from workers.errors import InputError
 
 
 def test_watchlist_parses_and_includes_name_as_alias() -> None:
-    watchlist = parse_watchlist("actors: [{id: a, name: Ann Lee, type: PER, aliases: [Lee]}]", "w.yaml")
+    watchlist = parse_watchlist(
+        "actors: [{id: a, name: Ann Lee, type: PER, aliases: [Lee]}]", "w.yaml"
+    )
     assert watchlist.get("a").all_names == ["Ann Lee", "Lee"]
 
 

@@ -17,7 +17,9 @@ def test_clean_text_nfc_crlf_invisible_and_tags() -> None:
 
 
 def test_normalise_id_stable_from_url_then_text() -> None:
-    by_url = normalise(RawArticle(text="A", url="HTTPS://Example.com/a?utm_source=x"), max_chars=100)
+    by_url = normalise(
+        RawArticle(text="A", url="HTTPS://Example.com/a?utm_source=x"), max_chars=100
+    )
     same_url = normalise(RawArticle(text="B", url="https://example.com/a"), max_chars=100)
     by_text = normalise(RawArticle(text="Teks  berita"), max_chars=100)
     assert by_url.id == same_url.id

@@ -7,9 +7,24 @@
   const STREAM_URL = "v1/alerts/stream";
   const POLL_MS = 2000;
   const MAX_ALERTS = 50;
+  const RECONNECT_GRACE_MS = 8000;
   const COUNTER_ORDER = ["accepted", "ingested", "duplicates", "invalid", "completed", "alerts", "dead_lettered"];
 
+  const TOKEN_KEY = "pantau.token";
+
   const $ = (id) => document.getElementById(id);
+
+  // The API token for alert content: given once as /#token=pt_..., then kept in localStorage.
+  function readToken() {
+    const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+    if (fromHash) {
+      try { localStorage.setItem(TOKEN_KEY, fromHash); } catch (e) { /* private mode */ }
+      history.replaceState(null, "", location.pathname + location.search);
+      return fromHash;
+    }
+    try { return localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
+  }
+  let token = readToken();
   const fmtInt = new Intl.NumberFormat("en-US");
   const seenAlerts = new Set(); // alert ids currently in the list (bounded with it)
 
@@ -153,6 +168,7 @@
     setText($("unacked"), fmtInt.format(data.unacked));
     setText($("alerts-total"), fmtInt.format(data.counters.alerts || 0));
     setText($("alerts-rate"), fmtRate(data.rates ? data.rates.alerts : 0));
+    showAccess(data.alert_access);
     // Oldest first, so that the newest ends on top.
     (data.recent_alerts || []).slice().reverse().forEach(addAlert);
   }
@@ -173,7 +189,8 @@
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), 10000);
     try {
-      const res = await fetch(SUMMARY_URL, { cache: "no-store", signal: controller.signal });
+      const headers = token ? { Authorization: "Bearer " + token } : {};
+      const res = await fetch(SUMMARY_URL, { cache: "no-store", headers, signal: controller.signal });
       const data = await res.json();
       if (!res.ok) throw new Error(data.error || "HTTP " + res.status);
       render(data);
@@ -230,12 +247,58 @@
     setText(pill, text);
   }
 
+  let source = null; // the EventSource, once a token is there
+  let access = null;
+
+  function showAccess(state) {
+    if (state === access) return;
+    access = state;
+    const form = $("token-form");
+    form.hidden = state === "ok" || state === "unchecked";
+    $("token-forget-row").hidden = !token;
+    $("alerts-empty").hidden = state !== "ok" || $("alerts").children.length > 0;
+    $("token-missing").hidden = state !== "missing";
+    $("token-refused").hidden = state !== "refused";
+    if (state === "ok") follow();
+    else if (state !== "unchecked") {
+      stopFollowing();
+      setLive("pill-wait", "live alerts need a token");
+    }
+  }
+
+  function stopFollowing() {
+    if (source) source.close();
+    source = null;
+  }
+
+  $("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    token = $("token-input").value.trim();
+    $("token-input").value = "";
+    try { localStorage.setItem(TOKEN_KEY, token); } catch (e) { /* private mode */ }
+    access = null;
+    poll();
+  });
+
+  $("token-forget").addEventListener("click", () => {
+    try { localStorage.removeItem(TOKEN_KEY); } catch (e) { /* private mode */ }
+    token = "";
+    stopFollowing();
+    $("alerts").replaceChildren();
+    seenAlerts.clear();
+    $("alerts-empty").hidden = false;
+    access = null;
+    poll();
+  });
+
   function follow() {
+    if (source) return;
     if (!window.EventSource) {
       setLive("pill-bad", "live alerts unavailable");
       return;
     }
-    const source = new EventSource(STREAM_URL);
+    // EventSource cannot send headers: the stream takes the token as ?token=.
+    source = new EventSource(STREAM_URL + "?token=" + encodeURIComponent(token));
     const onAlert = (ev) => {
       try {
         addAlert(JSON.parse(ev.data));
@@ -243,16 +306,32 @@
         /* a malformed message is skipped */
       }
     };
+    const current = source;
     source.addEventListener("alert", onAlert);
     source.onmessage = onAlert;
-    source.onopen = () => setLive("pill-ok", "live");
+    let opened = false;
+    let downTimer = null; // "reconnecting" shows only when the stream stays down a while
+    source.onopen = () => {
+      opened = true;
+      clearTimeout(downTimer);
+      downTimer = null;
+      setLive("pill-ok", "live");
+    };
     source.onerror = () => {
       // CLOSED: the endpoint is missing or refused (no retry); CONNECTING: the browser retries.
-      if (source.readyState === EventSource.CLOSED) setLive("pill-bad", "live alerts unavailable");
-      else setLive("pill-wait", "live alerts: reconnecting…");
+      if (current !== source) return; // replaced or stopped
+      if (current.readyState === EventSource.CLOSED) {
+        clearTimeout(downTimer);
+        setLive("pill-bad", "live alerts unavailable");
+      } else if (!opened) {
+        setLive("pill-wait", "live alerts: connecting…");
+      } else if (downTimer === null) {
+        downTimer = setTimeout(() => {
+          if (current === source) setLive("pill-wait", "live alerts: reconnecting…");
+        }, RECONNECT_GRACE_MS);
+      }
     };
   }
 
   poll();
-  follow();
 })();
