@@ -424,7 +424,7 @@ def up(
                 TokenRecord.for_token(read_token, ["read:all"], note="pantau up dashboard")
             )
             err.print(
-                f"Dashboard: http://{settings.api_host}:{settings.api_port}/?token={read_token}"
+                f"Dashboard: http://{settings.api_host}:{settings.api_port}/#token={read_token}"
             )
             err.print(
                 f"Pantau is up: Redis {running.redis_url}, API http://{settings.api_host}:"

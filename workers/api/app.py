@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from workers import app as celery_app
 from workers import metrics
-from workers.api import alerts, articles, subscriptions
+from workers.api import alerts, articles, dashboard, subscriptions
 from workers.api.security import requires
 from workers.domain import Article
 from workers.ingest.tasks import send_articles
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(articles.router(store, settings, outbox), dependencies=[write])
     api.include_router(alerts.router(store, store_url))
     api.include_router(subscriptions.router(store, settings))
+    api.include_router(dashboard.router(store))
     api.state.store = store
     api.state.settings = settings
 

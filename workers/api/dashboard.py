@@ -138,7 +138,7 @@ class LatencySampler:
             return result
 
     def _compute(self) -> dict[str, Any]:
-        entries = self.store.redis.xrevrange(self.store.key("alerts"), count=LATENCY_SAMPLE)
+        entries: Any = self.store.redis.xrevrange(self.store.key("alerts"), count=LATENCY_SAMPLE)
         seen: set[str] = set()
         latencies: list[float] = []
         for _, fields in entries:

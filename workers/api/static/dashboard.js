@@ -8,7 +8,8 @@
   const POLL_MS = 2000;
   const MAX_ALERTS = 50;
   const RECONNECT_GRACE_MS = 8000;
-  const COUNTER_ORDER = ["accepted", "ingested", "duplicates", "invalid", "completed", "alerts", "dead_lettered"];
+  const COUNTER_ORDER = ["accepted", "ingested", "duplicates", "invalid", "extracted", "completed", "alerts",
+    "dead_lettered", "failed:ingest", "failed:extract", "failed:alert"];
 
   const TOKEN_KEY = "pantau.token";
 
@@ -128,7 +129,7 @@
     const rows = names.map((name) => {
       const tr = el("tr");
       tr.dataset.counter = name;
-      tr.append(el("th", null, name.replace("_", " ")), el("td", "num", fmtInt.format(counters[name])),
+      tr.append(el("th", null, name.replace("_", " ").replace(":", " ")), el("td", "num", fmtInt.format(counters[name])),
         el("td", "num muted", rates && rates[name] ? fmtRate(rates[name]) + "/s" : ""));
       return tr;
     });
