@@ -147,6 +147,21 @@ def test_cli_up_ingest_status_and_clean_shutdown(tmp_path: Path) -> None:
         assert current["alerts"] == 3
         assert {w["kind"] for w in current["workers"]} == {"ingest", "extract", "alert"}
         pids = [w["pid"] for w in current["workers"]]
+
+        def pantau(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*PANTAU, *args], cwd=tmp_path, env=env, capture_output=True,
+                                  text=True, timeout=60)
+
+        token = json.loads(pantau("token", "create", "--note", "test").stdout)
+        assert token["token"].startswith("pt_") and token["scopes"] == ["admin"]
+        created = pantau("subscribe", "--actor", "kim-jong-un", "--event", "ACCUSE", "--sse")
+        assert created.returncode == 0, created.stderr
+        subscription = json.loads(created.stdout)
+        assert set(subscription) == {"id", "secret", "token"}
+        assert subscription["secret"].startswith("whsec_")
+        refused = pantau("subscribe", "--actor", "kim-jong-un", "--webhook", "file:///etc/passwd")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert pantau("dlq", "list").returncode == 0
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=60)
