@@ -117,3 +117,29 @@ def wait_completed(
                 f"{len(ids) - done - dead} of {len(ids)} articles not done after {timeout_s:.0f} s"
             )
         time.sleep(0.1)
+
+
+def ingest_rate(
+    raw: list[Any], store: Store, max_chars: int, batch_size: int = 64
+) -> dict[str, Any]:
+    """Normalise + exact and story dedup + store + enqueue, in this process, on one core.
+
+    The same code the ingest task runs (`ingest_batch`), without Celery's consumer around it;
+    extract messages go to Redis and nobody consumes them.
+    """
+    from workers.ingest.normalise import normalise
+    from workers.ingest.tasks import ingest_batch
+
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    for start in range(0, len(raw), batch_size):
+        articles = [normalise(r, max_chars=max_chars) for r in raw[start : start + batch_size]]
+        ingest_batch(store, articles, 16)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    return {
+        "entries": len(raw),
+        "seconds": round(elapsed, 3),
+        "entries_per_s": round(len(raw) / elapsed, 1),
+        "entries_per_cpu_s": round(len(raw) / cpu, 1),
+    }

@@ -451,6 +451,9 @@ def bench(
     watchlist: Annotated[Path | None, typer.Option(help="Watchlist YAML.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     warmup: Annotated[int, typer.Option(help="Articles sent first and not measured.")] = 20,
+    ingest_only: Annotated[
+        bool, typer.Option("--ingest-only", help="Measure normalise + dedup + enqueue only.")
+    ] = False,
 ) -> None:
     """Replay N articles through the full queue pipeline; compare with in-process extraction."""
     from workers import bench as measure
@@ -478,6 +481,19 @@ def bench(
             "metrics_port_alert": 0,
         }
     )
+    if ingest_only:
+        from workers import app as celery_app
+        from workers.store import Store
+
+        with deployment(settings) as running:
+            celery_app.configure(settings, running.redis_url)
+            store = Store.connect(running.redis_url, settings)
+            rate = measure.ingest_rate(raw, store, settings.max_article_chars)
+            if settings.redis_url:
+                store.drop_namespace()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        sys.stdout.write(json.dumps(rate | {"machine": measure.machine()}) + "\n")
+        return
     current = WatchlistSource.from_settings(settings).current()
     try:
         with deployment(settings, {"ingest": 1, "extract": extract_workers, "alert": 1}) as running:

@@ -13,10 +13,11 @@ from workers.ingest.dedup import content_hash
 from workers.ingest.urls import canonical_url
 
 # Invisible characters that only get in the way of matching; ZWJ/ZWNJ stay (emoji, scripts).
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"), None)
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]{0,500})?/?>")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_LINE_EDGES = re.compile(r" ?\n ?")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
@@ -29,9 +30,8 @@ def clean_text(text: str) -> str:
         text = _TAG.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    text = _CONTROL.sub(" ", text.translate(_INVISIBLE))
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    text = _SPACES.sub(" ", _CONTROL.sub(" ", _INVISIBLE.sub("", text)))
+    return _BLANK_LINES.sub("\n\n", _LINE_EDGES.sub("\n", text)).strip()
 
 
 def _one_line(value: str | None, limit: int = 1000) -> str | None:
