@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task, signals
+from celery.exceptions import Reject
 from kombu import Queue
 
 from workers.settings import WORKER_KINDS, Settings
@@ -168,6 +169,19 @@ class PantauTask(Task):  # type: ignore[misc]
         with metrics.IN_PROGRESS.labels(stage=self.stage).track_inprogress():
             return super().__call__(*args, **kwargs)
 
+    def retry(self, *args: Any, **kwargs: Any) -> Any:
+        """Celery's retry, except that a retry message that cannot be published requeues.
+
+        Celery rejects the message without requeue when publishing the retry fails (e.g. the
+        broker went away mid-task), which under acks_late drops it with no dead letter.
+        """
+        try:
+            return super().retry(*args, **kwargs)
+        except Reject as reject:
+            if reject.requeue:
+                raise
+            raise Reject(reject.reason, requeue=True) from reject
+
     def on_retry(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
@@ -201,3 +215,9 @@ def configure(settings: Settings, broker_url: str) -> None:
     """Point this process's Celery app at a broker now (CLI processes that start their own)."""
     _explicit.update(settings=settings, broker_url=broker_url)
     app.conf.update(celery_config(settings, broker_url))
+    # The broker connection pool is built on first publish and would keep the old broker and
+    # key prefix: drop it (and the producer pool on top of it) so the next publish uses these.
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
