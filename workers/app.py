@@ -47,8 +47,8 @@ def celery_config(settings: Settings, broker_url: str) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
         # A hard limit below the visibility timeout: a stuck task dies before Redis redelivers it.
-        "task_time_limit": max(60, settings.visibility_timeout_s // 2),
-        "task_soft_time_limit": max(50, settings.visibility_timeout_s // 2 - 30),
+        "task_time_limit": settings.visibility_timeout_s // 2,
+        "task_soft_time_limit": settings.visibility_timeout_s // 2 - 10,
         "task_routes": TASK_ROUTES,
         "task_queues": [Queue(name) for name in QUEUES],
         "task_default_queue": "ingest",

@@ -147,3 +147,20 @@ class TokenRecord(Record):
     def allows_subscription(self, subscription_id: str) -> bool:
         """Whether this token may read or change the subscription with this id."""
         return self.allows(f"subscription:{subscription_id}")
+
+
+REDACTED_LOGGERS = ("", "uvicorn", "uvicorn.access", "uvicorn.error", "celery", "httpx", "workers")
+
+
+def install_redaction() -> None:
+    """Mask tokens and secrets in every log record of the loggers that could carry one.
+
+    Filters sit on the loggers where records are made (uvicorn's access log carries the
+    `?token=` of EventSource requests) and on the root handlers (records that propagate).
+    """
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        holders = [logger, *(logger.handlers if name == "" else [])]
+        for holder in holders:
+            if not any(isinstance(f, RedactingFilter) for f in holder.filters):
+                holder.addFilter(RedactingFilter())

@@ -786,10 +786,13 @@ def dlq_replay(entry_ids: Annotated[list[str] | None, typer.Argument()] = None) 
 
 def main() -> None:
     """Console-script entry point."""
+    from workers.auth import install_redaction
+
     logging.basicConfig(
         level=os.environ.get("PANTAU_LOG_LEVEL", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_redaction()
     try:
         app()
     except KeyboardInterrupt:

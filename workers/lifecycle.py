@@ -12,6 +12,7 @@ from celery import signals
 from prometheus_client import multiprocess
 
 from workers import metrics, services
+from workers.auth import install_redaction
 from workers.settings import WORKER_KINDS
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,13 @@ def _kind_of(consumer_queues: list[str]) -> str:
         if name in WORKER_KINDS:
             return name
     return "ingest"
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def on_setup_logging(**_: Any) -> None:
+    """Tokens and secrets never reach a worker's log."""
+    install_redaction()
 
 
 @signals.worker_ready.connect

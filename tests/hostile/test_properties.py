@@ -115,12 +115,6 @@ def test_clean_text_is_idempotent_without_entities(text: str) -> None:
     assert clean_text(once) == once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="clean_text unescapes HTML entities once, after tag "
-    "removal: '&lt;b&gt;' cleans to '<b>', which a second pass removes "
-    "('&amp;amp;' -> '&amp;' -> '&'); reported, not fixed",
-)
 @BOUNDED
 @given(any_text | news_text)
 @example("&lt;b&gt;Putin")

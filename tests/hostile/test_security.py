@@ -235,12 +235,6 @@ def _installed_redacting_filter() -> bool:
     return False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RedactingFilter (workers/auth.py) is installed on no "
-    "handler: an access log at INFO (uvicorn --log-level info) records "
-    "`?token=pt_...` of EventSource requests in clear; reported",
-)
 def test_access_log_at_info_level_redacts_query_tokens(api: FastAPI) -> None:
     admin = make_token(api.state.store)
     token = admin["Authorization"].split()[1]

@@ -149,6 +149,9 @@ def deliver_webhook(
             f"webhook {subscription.webhook_url} for {subscription_id}: {result.reason}"
         )
     metrics.TASK_RETRIES.labels(stage="alert").inc()
+    # A retry waits in the worker as an unacked message: keep it well inside the visibility
+    # timeout, or Redis would hand a second copy to another worker (a duplicate POST).
+    delay = min(delay, services.settings().visibility_timeout_s / 2)
     raise self.retry(countdown=delay, exc=PermanentError(result.reason))
 
 

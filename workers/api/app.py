@@ -15,6 +15,7 @@ from workers import app as celery_app
 from workers import metrics
 from workers.api import alerts, articles, dashboard, subscriptions
 from workers.api.security import requires
+from workers.auth import install_redaction
 from workers.domain import Article
 from workers.ingest.tasks import send_articles
 from workers.outbox import Outbox
@@ -44,6 +45,7 @@ def publish_spooled(batch: list[Article], store: Store) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The FastAPI application, built from settings (read from PANTAU_* when not given)."""
     settings = settings or Settings()
+    install_redaction()
     store_url = resolve_redis_url(settings)
     store = Store.connect(store_url, settings)
     stop = threading.Event()

@@ -137,7 +137,7 @@ def iob_to_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
     """Convert IOB2 tags into (start token, end token exclusive, label) spans."""
     spans: list[tuple[int, int, str]] = []
     start, label = -1, ""
-    for i, tag in enumerate(list(tags) + ["O"]):
+    for i, tag in enumerate([*tags, "O"]):
         if tag.startswith("I-") and start >= 0 and tag[2:] == label:
             continue
         if start >= 0:
@@ -189,7 +189,7 @@ def evaluate_ner(
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
-    for doc, gold in zip(nlp.pipe(texts, batch_size=batch_size), golds):
+    for doc, gold in zip(nlp.pipe(texts, batch_size=batch_size), golds, strict=True):
         pred = {(e.start_char, e.end_char, e.label_) for e in doc.ents if e.label_ in label_set}
         for s in pred & gold:
             tp[s[2]] += 1

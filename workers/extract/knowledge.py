@@ -186,5 +186,3 @@ def knowledge_entries(language: str, *, cased: bool = False) -> list[tuple[str, 
         *capital_entries(language, cased=cased),
         *city_entries(language, cased=cased),
     ]
-
-

@@ -96,6 +96,8 @@ EN_HELDOUT_FRACTION = 0.10
 EN_DEV_FRACTION = 0.05
 # wikigold (well-formed encyclopaedic text, closest to news) is repeated in the English train set.
 EN_WIKIGOLD_REPEAT = 2
+# WNUT-17 (emerging entities, different guidelines) in the English train set.
+EN_USE_WNUT17 = True
 
 # ---------------------------------------------------------------------------------------------
 # Country / capital gazetteer used to make "country names are LOC" consistent in the training data.
@@ -393,7 +395,7 @@ def split_multiword(tokens: Sequence[str], tags: Sequence[str]) -> Sentence:
     """Split tokens that contain whitespace (NERP "salah satu") into words, continuing the entity tag."""
     out_toks: list[str] = []
     out_tags: list[str] = []
-    for tok, tag in zip(tokens, tags):
+    for tok, tag in zip(tokens, tags, strict=True):
         parts = tok.split()
         if not parts:
             continue
@@ -477,7 +479,7 @@ def nerp_with_teacher(
     out: list[Sentence] = []
     stats: Counter[str] = Counter()
     texts = [sentence_text_and_spans(toks, tags)[0] for toks, tags in sents]
-    for (toks, tags), doc in zip(sents, teacher.pipe(texts, batch_size=batch_size)):
+    for (toks, tags), doc in zip(sents, teacher.pipe(texts, batch_size=batch_size), strict=True):
         starts: list[int] = []
         pos = 0
         for t in toks:
@@ -500,9 +502,19 @@ def read_wikigold(path: str | Path, misc: bool = False) -> list[list[Sentence]]:
     return read_documents(path, lm)
 
 
-def read_btc(path: str | Path) -> list[Sentence]:
-    """Broad Twitter Corpus section file: PER/ORG/LOC, IOB2."""
-    return read_corpus(path, BTC_LABELS, sep="\t")
+def merge_at_mentions(tokens: Sequence[str], tags: Sequence[str]) -> list[str]:
+    """BTC tags "@ user" as two entities (`@`=B-X, `user`=B-X): make the user name continue the "@" entity."""
+    out = list(tags)
+    for i in range(len(tokens) - 1):
+        if tokens[i] == "@" and out[i].startswith(("B-", "I-")) and out[i + 1] == "B-" + out[i][2:]:
+            out[i + 1] = "I-" + out[i][2:]
+    return out
+
+
+def read_btc(path: str | Path, merge_at: bool = False) -> list[Sentence]:
+    """Broad Twitter Corpus section file: PER/ORG/LOC, IOB2 (BTC's own "@"=B-X, "user"=B-X kept unless `merge_at`)."""
+    sents = read_corpus(path, BTC_LABELS, sep="\t")
+    return [(t, merge_at_mentions(t, g)) for t, g in sents] if merge_at else sents
 
 
 def read_wnut17(path: str | Path, misc: bool = False) -> list[Sentence]:
@@ -600,7 +612,9 @@ def build_id_corpus(
     return split
 
 
-def english_split(data_dir: Path, seed: int = EN_SPLIT_SEED, misc: bool = False) -> CorpusSplit:
+def english_split(
+    data_dir: Path, seed: int = EN_SPLIT_SEED, misc: bool = False, wnut: bool = EN_USE_WNUT17
+) -> CorpusSplit:
     """English: held-out tenth of wikigold (by document) + BTC (by tweet per section), seeded; rest trains."""
     d = Path(data_dir)
     rng = random.Random(seed)
@@ -637,8 +651,9 @@ def english_split(data_dir: Path, seed: int = EN_SPLIT_SEED, misc: bool = False)
             (split.heldout if i in held else split.dev if i in dev else split.train).append(s)
             if i in held:
                 split.heldout_parts.setdefault("btc", []).append(s)
-    for fname in ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated"):
-        split.train.extend(read_wnut17(d / "en-wnut17" / fname, misc=misc))
+    if wnut:
+        for fname in ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated"):
+            split.train.extend(read_wnut17(d / "en-wnut17" / fname, misc=misc))
     if misc:
         # wikigold MISC in the held-out file is ignored by the PER/ORG/LOC evaluation anyway
         pass
@@ -663,7 +678,7 @@ def sentences_to_docs(
     for toks, tags in sentences:
         words = [t.lower() for t in toks] if lowercase else list(toks)
         spaces = [True] * (len(words) - 1) + [False]
-        ents = [None if t == MISSING else t for t in tags]
+        ents = ["" if t == MISSING else t for t in tags]  # "" = missing annotation
         docs.append(Doc(vocab, words=words, spaces=spaces, ents=ents))
     return docs
 
@@ -685,7 +700,7 @@ def write_conll(sentences: Sequence[Sentence], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
         for toks, tags in sentences:
-            for t, g in zip(toks, tags):
+            for t, g in zip(toks, tags, strict=True):
                 fh.write(f"{t}\t{'O' if g == MISSING else g}\n")
             fh.write("\n")
     return path
@@ -818,6 +833,7 @@ def train_ner(
     ship_to: Path | None = None,
     nerp_teacher: Path | str | None = None,
     vectors: Path | str | None = None,
+    relabel: bool = True,
 ) -> Path:
     """Convert data, train with spaCy's training API using config/spacy/ner_<lang>.cfg, return model-best dir."""
     from spacy.cli.train import train as spacy_train
@@ -825,7 +841,9 @@ def train_ner(
 
     out_dir = Path(out_dir)
     cfg = Path(config_path) if config_path else CONFIG_DIR / f"ner_{lang}.cfg"
-    paths = build_docbins(lang, data_dir, out_dir / "corpus", misc=misc, nerp_teacher=nerp_teacher)
+    paths = build_docbins(
+        lang, data_dir, out_dir / "corpus", misc=misc, relabel=relabel, nerp_teacher=nerp_teacher
+    )
     ov: dict[str, Any] = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"])}
     ov.update(overrides or {})
     embed = load_config(cfg, overrides=ov, interpolate=False)["components"]["tok2vec"]["model"][
@@ -909,7 +927,7 @@ def evaluate_file(
 def measure_speed(
     model: Path | str, indosum: Path, n_docs: int = 500, batch_size: int = 64
 ) -> dict[str, float]:
-    """Tokens/s (wall and per CPU-second) of nlp.pipe over the first `n_docs` IndoSum articles, one thread."""
+    """Tokens/s (wall and per CPU-second) of nlp.pipe over the first `n_docs` IndoSum/Wikinews jsonl articles."""
     import spacy
 
     nlp = spacy.load(model)
@@ -917,9 +935,11 @@ def measure_speed(
     with open(indosum, encoding="utf-8") as fh:
         for line in fh:
             rec = json.loads(line)
-            texts.append(
-                " ".join(tok for para in rec["paragraphs"] for sent in para for tok in sent)
-            )
+            if "paragraphs" in rec:  # IndoSum: pre-tokenised paragraphs
+                paras = rec["paragraphs"]
+                texts.append(" ".join(tok for para in paras for sent in para for tok in sent))
+            else:  # Wikinews-style {"body": ...}
+                texts.append(rec["body"])
             if len(texts) >= n_docs:
                 break
     list(nlp.pipe(texts[:20]))  # warm-up
@@ -990,6 +1010,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="spaCy vectors dir (else trained if the config needs it)",
     )
     ap.add_argument(
+        "--no-relabel",
+        action="store_true",
+        help="id: keep the corpora's own O tags on country/capital names (no gazetteer LOC relabelling)",
+    )
+    ap.add_argument(
         "--nerp-teacher",
         type=Path,
         default=None,
@@ -1023,6 +1048,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.data,
                 args.out / "corpus",
                 misc=args.misc,
+                relabel=not args.no_relabel,
                 nerp_teacher=args.nerp_teacher,
             )
         console.print({k: str(v) for k, v in paths.items()})
@@ -1044,6 +1070,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ship_to=args.ship,
         nerp_teacher=args.nerp_teacher,
         vectors=args.vectors,
+        relabel=not args.no_relabel,
     )
     console.print(f"[green]model-best:[/green] {best}")
     return 0

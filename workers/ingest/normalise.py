@@ -26,10 +26,12 @@ _LANG = re.compile(r"^[a-z]{2,3}$")
 def clean_text(text: str) -> str:
     """NFC, LF line ends, no control or invisible characters, no HTML tags, single spaces."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    for _ in range(10):  # entities first ("&lt;b&gt;" is a tag), nested ones too, within reason
+        if "&" not in text or (unescaped := html.unescape(text)) == text:
+            break
+        text = unescaped
     if "<" in text and _TAG.search(text):
         text = _TAG.sub(" ", text)
-    if "&" in text:
-        text = html.unescape(text)
     text = _SPACES.sub(" ", _CONTROL.sub(" ", _INVISIBLE.sub("", text)))
     return _BLANK_LINES.sub("\n\n", _LINE_EDGES.sub("\n", text)).strip()
 
