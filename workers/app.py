@@ -72,6 +72,7 @@ def celery_config(settings: Settings, broker_url: str) -> dict[str, Any]:
         "beat_schedule": {
             "poll-feeds": {"task": "pantau.ingest.poll_feeds", "schedule": settings.feed_tick_s},
             "send-digests": {"task": "pantau.alert.send_digests", "schedule": 60.0},
+            "reconcile": {"task": "pantau.ingest.reconcile", "schedule": 60.0},
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }

@@ -50,6 +50,7 @@ def dead_letter(
         }
     )
     store.count_once("dead_lettered", ids)
+    store.settle(ids)
     store.count(f"failed:{stage}")
     return entry_id
 

@@ -63,6 +63,9 @@ REDELIVERIES = Counter(
     "Messages delivered again (a worker died or lost them).",
     ["stage"],
 )
+RECONCILED = Counter(
+    "pantau_reconciled_total", "Articles re-sent by the reconciler after their message was lost."
+)
 DEDUP_DROPS = Counter("pantau_dedup_drops_total", "Articles dropped as duplicates.", ["kind"])
 STORY_MERGES = Counter(
     "pantau_story_merges_total", "Near-duplicates and revisions joined to an existing story."

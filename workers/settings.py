@@ -26,6 +26,9 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key, Celery's queues included: one Redis, many deployments.",
     )
     visibility_timeout_s: int = Field(default=3600, ge=60)
+    reconcile_after_s: int = Field(
+        default=4500, ge=60, description="In flight this long without completing: re-send it."
+    )
     max_deliveries: int = Field(
         default=5, ge=1, description="Deliveries of one message before it is dead-lettered."
     )

@@ -25,6 +25,7 @@ from workers.settings import Settings
 COUNTERS = (
     "accepted",
     "ingested",
+    "reconciled",
     "extracted",
     "duplicates",
     "completed",
@@ -133,6 +134,22 @@ class Store:
         return [Extraction.model_validate_json(r) for r in raw if r]
 
     # Dedup ----------------------------------------------------------------------------------
+
+    def track_inflight(self, article_ids: Sequence[str], at: float) -> None:
+        """Articles that entered the pipeline and have not yet completed or been dead-lettered."""
+        if article_ids:
+            self.redis.zadd(self.key("inflight"), {i: at for i in article_ids})
+
+    def settle(self, article_ids: Sequence[str]) -> None:
+        """Articles that completed or were dead-lettered: no longer in flight."""
+        if article_ids:
+            self.redis.zrem(self.key("inflight"), *article_ids)
+
+    def stale_inflight(self, before: float, limit: int = 1000) -> list[str]:
+        """In-flight articles that entered the pipeline before a Unix time."""
+        return list(
+            self.redis.zrangebyscore(self.key("inflight"), "-inf", before, start=0, num=limit)
+        )
 
     def seen_article_ids(self, content_hashes: Sequence[str]) -> list[str | None]:
         """For each content hash, the id of the article first seen with it, if any."""

@@ -72,3 +72,19 @@ def test_pipeline_status_reports_workers_and_counters(pipeline: Pipeline) -> Non
     pids = {w["pid"] for w in status["workers"]}
     assert pids == {p.pid for p in pipeline.deployment.processes.values()}
     assert {"ingested", "completed", "dead_lettered"} <= set(status["articles"])
+
+
+def test_pipeline_reconciler_resends_an_article_whose_message_was_lost(pipeline: Pipeline) -> None:
+    """A message lost between the queue and the worker (the article is stored, no message
+    carries it) is found by the reconciler and completes."""
+    article = normalise(RawArticle(text="Vladimir Putin menelepon Presiden Turki soal gandum."),
+                        max_chars=10_000)
+    store = pipeline.store
+    store.save_articles([article.model_copy(update={"story_id": article.id})])
+    store.track_inflight([article.id], at=0.0)  # entered long ago; its message never arrives
+    reconciled = pipeline.counter("reconciled")
+    app.send_task("pantau.ingest.reconcile")
+    wait_until(lambda: store.is_completed(article.id), 60, "the reconciled article")
+    assert pipeline.counter("reconciled") == reconciled + 1
+    assert article.id not in store.stale_inflight(before=10**12)
+    assert _alerts_for(pipeline, article.id) == ["vladimir-putin"]

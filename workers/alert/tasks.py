@@ -69,6 +69,7 @@ def evaluate(article_ids: list[str]) -> None:
         metrics.PIPELINE_SECONDS.observe(_seconds_since(extraction.ingested_at))
     store.count("alerts", recorded)
     store.count_once("completed", [e.article_id for e in extractions], value=f"{time.time():.3f}")
+    store.settle([e.article_id for e in extractions])
     metrics.ARTICLES.labels(stage="alert", outcome="ok").inc(len(extractions))
     metrics.STAGE_SECONDS.labels(stage="alert").observe(time.perf_counter() - started)
     metrics.LAST_SUCCESS.labels(stage="alert").set_to_current_time()

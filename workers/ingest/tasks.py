@@ -80,6 +80,7 @@ def ingest_batch(store: Store, articles: list[Article], batch_size: int) -> list
             duplicates += 1
     store.save_articles(fresh)
     ids = [a.id for a in fresh]
+    store.track_inflight(ids, time.time())
     for start in range(0, len(ids), batch_size):
         app.send_task("pantau.extract.extract_batch", args=[ids[start : start + batch_size]])
     store.mark_seen(fresh)
@@ -127,6 +128,47 @@ def ingest_articles(records: list[dict[str, Any]]) -> None:
     """Ingest normalised article records sent by the CLI, the API or a replay."""
     articles = [Article.model_validate(record) for record in records]
     ingest_batch(services.store(), articles, services.settings().extract_batch_size)
+
+
+@app.task(name="pantau.ingest.reconcile", stage="ingest")
+def reconcile() -> None:
+    """Beat's safety net: re-send articles whose message was lost (none completed, none dead).
+
+    Redis's transport can lose a message when a worker dies between taking it off the queue
+    and recording it as unacked. An article still in flight long after the visibility timeout
+    (`PANTAU_RECONCILE_AFTER_S`), older than any message still waiting in the extract queue,
+    is sent to extraction again; every stage is idempotent, so a false alarm costs only work.
+    """
+    store = services.store()
+    settings = services.settings()
+    now = time.time()
+    before = now - settings.reconcile_after_s
+    oldest_waiting = store.oldest_message_age_s()["extract"]
+    if oldest_waiting is not None:
+        before = min(before, now - oldest_waiting)
+    stale = store.stale_inflight(before)
+    if not stale:
+        return
+    done = [i for i in stale if store.is_completed(i) or store.dead_lettered_count([i])]
+    store.settle(done)
+    pending = [a.id for a in store.load_articles([i for i in stale if i not in set(done)])]
+    expired = set(stale) - set(done) - set(pending)
+    if expired:
+        log.error(
+            "%d in-flight article(s) expired before completing: %s",
+            len(expired),
+            sorted(expired)[:10],
+        )
+        store.settle(sorted(expired))
+    for start in range(0, len(pending), settings.extract_batch_size):
+        app.send_task(
+            "pantau.extract.extract_batch",
+            args=[pending[start : start + settings.extract_batch_size]],
+        )
+    store.track_inflight(pending, now)  # the clock restarts: no resend before the next period
+    store.count("reconciled", len(pending))
+    metrics.RECONCILED.inc(len(pending))
+    log.warning("reconcile: %d lost article(s) sent to extraction again", len(pending))
 
 
 @app.task(name="pantau.ingest.poll_feeds", stage="ingest", ignore_result=True)
