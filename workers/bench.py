@@ -143,3 +143,37 @@ def ingest_rate(
         "entries_per_s": round(len(raw) / elapsed, 1),
         "entries_per_cpu_s": round(len(raw) / cpu, 1),
     }
+
+
+def cycled(raw: list[Any], count: int) -> list[Any]:
+    """`count` articles from a corpus, going round it again when it is shorter.
+
+    A second round appends a line to each text, so it is no exact duplicate (the ingest stage
+    would drop it) but a revision: it is extracted and evaluated again like any article.
+    """
+    out = list(raw[:count])
+    round_ = 1
+    while len(out) < count and raw:
+        for record in raw[: count - len(out)]:
+            out.append(
+                record.model_copy(
+                    update={
+                        "id": f"{record.id or 'a'}-r{round_}",
+                        "url": None,
+                        "text": f"{record.text}\n(replay {round_})",
+                    }
+                )
+            )
+        round_ += 1
+    return out
+
+
+def rss_growth(samples: dict[str, list[float]]) -> dict[str, float]:
+    """Per kind: how much the RSS of the last tenth of the run exceeds the first tenth (%)."""
+    growth = {}
+    for kind, values in samples.items():
+        tenth = max(1, len(values) // 10)
+        first = statistics.fmean(values[:tenth])
+        last = statistics.fmean(values[-tenth:])
+        growth[kind] = round((last / first - 1) * 100, 1) if first else 0.0
+    return growth

@@ -465,7 +465,7 @@ def bench(
 
     base = _settings(watchlist=watchlist.resolve() if watchlist else None)
     try:
-        raw = list(read_corpus(corpus, articles + warmup))
+        raw = measure.cycled(list(read_corpus(corpus, articles + warmup)), articles + warmup)
     except (InputError, OSError) as error:
         raise _fail(str(error)) from error
     if len(raw) <= warmup:
@@ -559,6 +559,7 @@ def bench(
         "extract_workers": extract_workers,
         "ratio": round(pipeline_aps / (inprocess_aps * extract_workers), 3),
         "rss_mb": {kind: round(v, 1) for kind, v in rss.peaks.items()},
+        "rss_growth_pct": measure.rss_growth(rss.samples),
         "machine": measure.machine(),
     }
     if as_json:
