@@ -85,6 +85,10 @@ EN_SOURCES: tuple[tuple[str, str], ...] = (
     ("wikigold (Balasuriya et al. 2009)", "CC BY 4.0"),
     ("Broad Twitter Corpus (Derczynski et al. 2016)", "CC BY 4.0"),
     ("WNUT-17 (Derczynski et al. 2017)", "CC BY 4.0"),
+    (
+        "static vectors: English Wikinews via toscaData (Wikinews, https://en.wikinews.org)",
+        "CC BY 2.5",
+    ),
 )
 
 # idner-news-2k train is the in-domain (news, cased) corpus for the main target: it is repeated in the train set.

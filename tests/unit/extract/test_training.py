@@ -18,6 +18,7 @@ from workers.extract.evaluate import (
 )
 from workers.extract.training import (
     build_location_gazetteer,
+    nerp_with_teacher,
     read_btc,
     read_idner,
     read_nergrit,
@@ -26,7 +27,6 @@ from workers.extract.training import (
     read_nerui,
     read_wikigold,
     read_wnut17,
-    nerp_with_teacher,
     relabel_locations,
     sentences_to_docs,
 )
@@ -78,7 +78,7 @@ def test_nerugm_drops_time_quantity_and_fixes_invalid_i(tmp_path: Path) -> None:
         "Senin\tB-TIME\nlalu\tI-TIME\n3\tB-QUANTITY\norang\tI-QUANTITY\ndari\tO\nSurabaya\tI-LOCATION\nTimur\tI-LOCATION\n"
         "Polri\tI-ORGANIZATION\n",
     )
-    toks, tags = read_nerugm(p)[0]
+    _toks, tags = read_nerugm(p)[0]
     assert tags == ["O", "O", "O", "O", "O", "B-LOC", "I-LOC", "B-ORG"]
 
 
@@ -126,7 +126,7 @@ def test_wikigold_iob1_to_iob2_and_documents(tmp_path: Path) -> None:
     )
     docs = read_wikigold(p)
     assert len(docs) == 2 and len(docs[0]) == 2 and len(docs[1]) == 1
-    toks, tags = docs[0][0]
+    _toks, tags = docs[0][0]
     assert tags == ["B-ORG", "I-ORG", "I-ORG", "O", "B-PER", "B-PER", "O", "B-LOC"]
     assert docs[0][1][1] == ["-", "O"]  # MISC -> missing by default
     assert read_wikigold(p, misc=True)[0][1][1] == ["B-MISC", "O"]
@@ -210,7 +210,7 @@ class _FixedEnts:
         self.nlp = spacy.blank("id")
         self.ents_by_text = ents_by_text
 
-    def pipe(self, texts, batch_size: int = 256):  # noqa: ANN001 - mimics Language.pipe
+    def pipe(self, texts, batch_size: int = 256):
         for text in texts:
             doc = self.nlp.make_doc(text)
             doc.ents = [Span(doc, s, e, label=lab) for s, e, lab in self.ents_by_text.get(text, [])]
