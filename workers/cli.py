@@ -613,6 +613,14 @@ def train_ner(
     err.print(f"best model: {best}" + (f"; shipped to {models_dir() / lang}" if ship else ""))
 
 
+def _print_result(result: dict[str, Any], render: Any, as_json: bool) -> None:
+    """An evaluation result as one JSON line, or as its text table."""
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        Console().print(render(result), highlight=False)
+
+
 @eval_app.command("ner")
 def eval_ner(
     lang: Annotated[str, typer.Option(help="id or en.")],
@@ -641,10 +649,7 @@ def eval_ner(
     extractor = Extractor(Watchlist(), events=False)
     nlp: Any = extractor.nlp(lang) if model_only else EntityPipe(extractor, lang)
     result = evaluate_ner(nlp, sentences, labels=tuple(labels.split(",")), lowercase=lowercase)
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        Console().print(format_report(result), highlight=False)
+    _print_result(result, format_report, as_json)
 
 
 @eval_app.command("events")
@@ -662,11 +667,7 @@ def eval_events(
     path = data or Path("tests") / "data" / "events" / f"{lang}.jsonl"
     if not path.is_file():
         raise _fail(f"{path}: no such file (pass --data)")
-    result = evaluate_gold_file(path, lang, split)
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        Console().print(format_event_report(result), highlight=False)
+    _print_result(evaluate_gold_file(path, lang, split), format_event_report, as_json)
 
 
 @token_app.command("create")

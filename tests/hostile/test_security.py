@@ -30,7 +30,14 @@ from kombu import Connection, Queue
 from pydantic import ValidationError
 
 from tests.conftest import ROOT
-from tests.integration.conftest import Pipeline, make_settings, make_token, redis_url, wait_until
+from tests.integration.conftest import (
+    Pipeline,
+    make_settings,
+    make_token,
+    redis_url,
+    running_pipeline,
+    wait_until,
+)
 from workers import app as celery_app
 from workers.alert.subscriptions import SubscriptionIn, new_secret
 from workers.alert.webhooks import SignatureError, deliver, sign, signed_headers, verify
@@ -48,13 +55,6 @@ from workers.runtime import _free_port
 __all__ = ["redis_url"]  # the session Redis fixture, imported for this folder
 
 
-def _forget_broker_pool() -> None:
-    """Drop this process's Celery connection pool, so the next configure() takes effect."""
-    celery_app.app._pool = None
-    if "amqp" in celery_app.app.__dict__:
-        celery_app.app.__dict__["amqp"]._producer_pool = None
-
-
 @pytest.fixture(scope="module")
 def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     app = create_app(make_settings(redis_url, tmp_path_factory.mktemp("security")))
@@ -62,32 +62,16 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fa
         yield app
     finally:
         app.state.store.drop_namespace()
-        _forget_broker_pool()
 
 
 @pytest.fixture(scope="module")
 def pipeline(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """Real workers of the three kinds for this module only (stopped at its end)."""
-    from workers.runtime import Deployment
-    from workers.store import Store
-
     data_dir = tmp_path_factory.mktemp("pickle")
     feeds = data_dir / "feeds.yaml"
     feeds.write_text("feeds: []\n")
-    settings = make_settings(redis_url, data_dir, feeds=feeds)
-    running = Deployment(settings)
-    running.redis_url = redis_url
-    store = Store.connect(redis_url, settings)
-    _forget_broker_pool()
-    celery_app.configure(settings, redis_url)
-    try:
-        running.start_workers()
-        running.wait_ready(store, timeout_s=180)
-        yield Pipeline(settings, store, running)
-    finally:
-        running.stop()
-        store.drop_namespace()
-        _forget_broker_pool()
+    with running_pipeline(make_settings(redis_url, data_dir, feeds=feeds), redis_url) as running:
+        yield running
 
 
 def _walk(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, set[str]]]:
@@ -540,7 +524,6 @@ def test_pickle_messages_are_refused_by_a_running_worker(
     assert pipeline.deployment.dead_processes() == []
     # The worker keeps working: a JSON message after the refused one completes. (Other tests
     # of this module pointed this process's Celery at another namespace: point it back.)
-    _forget_broker_pool()
     celery_app.configure(pipeline.settings, pipeline.deployment.redis_url)
     article = normalise(
         RawArticle(text=f"Xi Jinping tiba di Beijing {uuid.uuid4().hex}."), max_chars=10_000

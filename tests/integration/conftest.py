@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,13 +90,9 @@ def make_settings(redis_url: str, data_dir: Path, **overrides: object) -> Settin
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
-def pipeline(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    """Real worker processes for ingest, extract and alert on the session's Redis."""
-    data_dir = tmp_path_factory.mktemp("pantau")
-    feeds = data_dir / "feeds.yaml"
-    feeds.write_text("feeds: []\n")
-    settings = make_settings(redis_url, data_dir, feeds=feeds, outbound_allowlist="127.0.0.1")
+@contextmanager
+def running_pipeline(settings: Settings, redis_url: str) -> Iterator[Pipeline]:
+    """Start real workers of the three kinds on `redis_url`; stop them and drop the namespace."""
     running = Deployment(settings)
     running.redis_url = redis_url
     store = Store.connect(redis_url, settings)
@@ -107,3 +104,14 @@ def pipeline(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     finally:
         running.stop()
         store.drop_namespace()
+
+
+@pytest.fixture(scope="session")
+def pipeline(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """Real worker processes for ingest, extract and alert on the session's Redis."""
+    data_dir = tmp_path_factory.mktemp("pantau")
+    feeds = data_dir / "feeds.yaml"
+    feeds.write_text("feeds: []\n")
+    settings = make_settings(redis_url, data_dir, feeds=feeds, outbound_allowlist="127.0.0.1")
+    with running_pipeline(settings, redis_url) as running:
+        yield running

@@ -149,8 +149,9 @@ def test_cli_up_ingest_status_and_clean_shutdown(tmp_path: Path) -> None:
         pids = [w["pid"] for w in current["workers"]]
 
         def pantau(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([*PANTAU, *args], cwd=tmp_path, env=env, capture_output=True,
-                                  text=True, timeout=60)
+            return subprocess.run(
+                [*PANTAU, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+            )
 
         token = json.loads(pantau("token", "create", "--note", "test").stdout)
         assert token["token"].startswith("pt_") and token["scopes"] == ["admin"]

@@ -77,8 +77,9 @@ def test_pipeline_status_reports_workers_and_counters(pipeline: Pipeline) -> Non
 def test_pipeline_reconciler_resends_an_article_whose_message_was_lost(pipeline: Pipeline) -> None:
     """A message lost between the queue and the worker (the article is stored, no message
     carries it) is found by the reconciler and completes."""
-    article = normalise(RawArticle(text="Vladimir Putin menelepon Presiden Turki soal gandum."),
-                        max_chars=10_000)
+    article = normalise(
+        RawArticle(text="Vladimir Putin menelepon Presiden Turki soal gandum."), max_chars=10_000
+    )
     store = pipeline.store
     store.save_articles([article.model_copy(update={"story_id": article.id})])
     store.track_inflight([article.id], at=0.0)  # entered long ago; its message never arrives

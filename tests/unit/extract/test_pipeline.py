@@ -80,7 +80,9 @@ def test_extract_odd_text_keeps_offsets_exact(extractor: Extractor, text: str) -
         assert result.text[ent.start : ent.end] == ent.text
 
 
-def test_extract_seed_events_with_the_shipped_pipeline(extractor: Extractor, seed_text: str) -> None:
+def test_extract_seed_events_with_the_shipped_pipeline(
+    extractor: Extractor, seed_text: str
+) -> None:
     """The seed's key events, found from the model's and gazetteer's entities (not gold ones)."""
     result = extractor.extract_many([_article(seed_text)])[0]
 
@@ -96,8 +98,14 @@ def test_extract_seed_events_with_the_shipped_pipeline(extractor: Extractor, see
     north_korea = {"KP", "kim-jong-un", "choe-son-hui"}
     russia = {"RU", "vladimir-putin"}
     assert found("CONSULT", north_korea, russia)
-    assert any(e.type == "MOBILIZE" and e.source and e.source.canonical == "KP"
-               and e.target and e.target.text == "Kursk" for e in result.events)
+    assert any(
+        e.type == "MOBILIZE"
+        and e.source
+        and e.source.canonical == "KP"
+        and e.target
+        and e.target.text == "Kursk"
+        for e in result.events
+    )
     assert found("AGREE", {"vladimir-putin"}, {"kim-jong-un"}, "historical")
     assert found("ACCUSE", {"US", "KR"}, north_korea)
     assert found("AID", north_korea, russia, "reported")
