@@ -169,28 +169,39 @@ class Store:
                 )
             pipe.execute()
 
-    def story_candidates(self, band_keys: Sequence[str]) -> list[tuple[str, str]]:
-        """Stories that share an LSH band with a signature: (story_id, stored signature)."""
-        if not band_keys:
-            return []
-        story_ids = list(
-            dict.fromkeys(s for s in self.redis.mget([self.key("band", k) for k in band_keys]) if s)
+    def story_candidates(
+        self, band_keys_per_text: Sequence[Sequence[str]]
+    ) -> list[list[tuple[str, str]]]:
+        """For each text's band keys, the stories that share a band with it, as
+        (story_id, stored signature) in band order. Two MGETs for the whole batch."""
+        bands = list(dict.fromkeys(k for keys in band_keys_per_text for k in keys))
+        if not bands:
+            return [[] for _ in band_keys_per_text]
+        band_story = dict(
+            zip(bands, self.redis.mget([self.key("band", k) for k in bands]), strict=True)
         )
-        if not story_ids:
-            return []
-        signatures = self.redis.mget([self.key("story", s) for s in story_ids])
-        return [(s, sig) for s, sig in zip(story_ids, signatures, strict=True) if sig]
+        story_ids = list(dict.fromkeys(s for s in band_story.values() if s))
+        signatures = self.redis.mget([self.key("story", s) for s in story_ids]) if story_ids else []
+        stored = dict(zip(story_ids, signatures, strict=True))
+        found = []
+        for keys in band_keys_per_text:
+            ids = dict.fromkeys(band_story[k] for k in keys if band_story[k])
+            found.append([(s, stored[s]) for s in ids if stored.get(s)])
+        return found
 
-    def remember_story(
-        self, story_id: str, signature: str, band_keys: Sequence[str], opens_story: bool
-    ) -> None:
-        """Keep a story's first signature and point its band keys at it, for the story window."""
-        keys = [self.key("story", story_id)] if opens_story else []
-        keys += [self.key("band", band) for band in band_keys]
-        # One script call instead of ~20 SETs: band bookkeeping dominated ingest time.
-        self._remember_story(
-            keys=keys, args=[self.settings.story_window_s, story_id, signature, int(opens_story)]
-        )
+    def remember_stories(self, stories: Sequence[tuple[str, str, Sequence[str], bool]]) -> None:
+        """For each (story_id, signature, band keys, opens_story): keep a new story's first
+        signature and point the band keys at the story (first writer wins), for the story
+        window. One pipeline of script calls for the batch."""
+        if not stories:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for story_id, signature, band_keys, opens_story in stories:
+                keys = [self.key("story", story_id)] if opens_story else []
+                keys += [self.key("band", band) for band in band_keys]
+                args = [self.settings.story_window_s, story_id, signature, int(opens_story)]
+                self._remember_story(keys=keys, args=args, client=pipe)
+            pipe.execute()
 
     def count_delivery(self, task_id: str, retries: int) -> int:
         """How many times this message (task id and retry number) has now been delivered."""

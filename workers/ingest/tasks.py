@@ -48,19 +48,36 @@ def send_articles(articles: list[Article], batch_size: int = 64, quick: bool = F
         app.send_task("pantau.ingest.ingest_articles", args=[batch], **options)
 
 
-def assign_story(store: Store, article: Article) -> str:
-    """The story an article belongs to: a near-duplicate's story within the window, else its own."""
-    if article.story_id:  # a redelivery keeps what it was given
-        return article.story_id
-    sig = dedup.signature(article.text)
-    bands = dedup.band_keys(sig)
-    for story_id, stored in store.story_candidates(bands):
-        if dedup.is_near_duplicate(sig, dedup.Signature.from_str(stored)):
-            store.remember_story(story_id, stored, bands, opens_story=False)
-            metrics.STORY_MERGES.inc()
-            return story_id
-    store.remember_story(article.id, sig.to_str(), bands, opens_story=True)
-    return article.id
+def assign_stories(store: Store, articles: list[Article]) -> list[str]:
+    """Each article's story: a near-duplicate's story within the window (stored, or earlier in
+    this batch), else its own. One lookup and one write to Redis for the whole batch."""
+    sigs = [None if a.story_id else dedup.signature(a.text) for a in articles]
+    bands = [dedup.band_keys(sig) if sig else [] for sig in sigs]
+    stored = store.story_candidates(bands)
+    # Stories this batch opens, seen by the articles after them (as Redis will see them).
+    batch_band: dict[str, str] = {}
+    batch_sig: dict[str, str] = {}
+    assigned: list[str] = []
+    remember: list[tuple[str, str, list[str], bool]] = []
+    for article, sig, keys, candidates in zip(articles, sigs, bands, stored, strict=True):
+        if sig is None:  # a redelivery keeps what it was given
+            assigned.append(str(article.story_id))
+            continue
+        in_batch = [(batch_band[k], batch_sig[batch_band[k]]) for k in keys if k in batch_band]
+        for candidate, signature in dict(candidates + in_batch).items():
+            if dedup.is_near_duplicate(sig, dedup.Signature.from_str(signature)):
+                story_id, story_sig, opens = candidate, signature, False
+                metrics.STORY_MERGES.inc()
+                break
+        else:
+            story_id, story_sig, opens = article.id, sig.to_str(), True
+        remember.append((story_id, story_sig, keys, opens))
+        batch_sig.setdefault(story_id, story_sig)
+        for key in keys:
+            batch_band.setdefault(key, story_id)
+        assigned.append(story_id)
+    store.remember_stories(remember)
+    return assigned
 
 
 def ingest_batch(store: Store, articles: list[Article], batch_size: int) -> list[str]:
@@ -75,9 +92,11 @@ def ingest_batch(store: Store, articles: list[Article], batch_size: int) -> list
         redelivery = first_id == article.id and not store.is_completed(article.id)
         if (first_id is None or redelivery) and article.content_hash not in in_batch:
             in_batch.add(article.content_hash)
-            fresh.append(article.model_copy(update={"story_id": assign_story(store, article)}))
+            fresh.append(article)
         else:
             duplicates += 1
+    stories = assign_stories(store, fresh)
+    fresh = [a.model_copy(update={"story_id": s}) for a, s in zip(fresh, stories, strict=True)]
     store.save_articles(fresh)
     ids = [a.id for a in fresh]
     store.track_inflight(ids, time.time())
