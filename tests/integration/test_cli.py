@@ -179,3 +179,31 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_cli_bench_replays_and_reports_the_figures(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    places = ["Jakarta", "Surabaya", "Medan", "Makassar", "Bandung", "Semarang"]
+    with corpus.open("w", encoding="utf-8") as out:
+        for i in range(30):
+            text = (
+                f"Presiden Joko Widodo meresmikan jembatan nomor {i} di {places[i % 6]} pada hari "
+                f"ke-{i}. Warga {places[(i + 1) % 6]} menyambut peresmian itu dengan gembira."
+            )
+            out.write(json.dumps({"id": f"a{i}", "text": text, "language": "id"}) + "\n")
+    result = _run(
+        ["bench", "--corpus", str(corpus), "--articles", "24", "--warmup", "4", "--json"],
+        tmp_path,
+        PANTAU_WATCHLIST=str(TEST_WATCHLIST),
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.splitlines()[-1])
+    assert figures["completed"] == figures["articles"] == 24
+    assert figures["articles_per_s"] > 0 and figures["tokens_per_s"] > 0
+    assert figures["inprocess_articles_per_s"] > 0 and figures["extract_workers"] == 1
+    ratio = figures["articles_per_s"] / figures["inprocess_articles_per_s"]
+    assert figures["ratio"] == pytest.approx(ratio, rel=0.01) and ratio > 0
+    latency = figures["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
+    assert set(figures["rss_mb"]) == {"ingest", "extract", "alert"}
+    assert all(mb > 50 for mb in figures["rss_mb"].values())
