@@ -396,11 +396,26 @@ def _wait_drained(store: Any, expected: int, timeout: float) -> None:
 @app.command()
 def up(
     watchlist: Annotated[Path | None, typer.Option(help="Watchlist YAML.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Processes per extract worker.")] = 1,
+    workers: Annotated[
+        str,
+        typer.Option(
+            "--workers",
+            metavar="KIND=N,...",
+            help="Pool processes per worker kind (one celery worker per kind, prefork "
+            "concurrency N); kinds left out get 1.",
+        ),
+    ] = "ingest=1,extract=1,alert=1",
 ) -> None:
-    """Run the deployment until Ctrl-C / SIGTERM: Redis (embedded unless configured), workers, API."""
-    from workers.runtime import deployment
+    """Run the deployment until Ctrl-C / SIGTERM: Redis (embedded unless configured), workers, API.
 
+    A process that exits is restarted with backoff (1 s doubling to 60 s); logs in <data dir>/logs.
+    """
+    from workers.runtime import Supervisor, deployment, parse_worker_counts
+
+    try:
+        concurrency = parse_worker_counts(workers)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="'--workers'") from error
     if watchlist is not None and not watchlist.exists():
         raise _fail(f"{watchlist}: no such file")
     settings = _settings(watchlist=watchlist.resolve() if watchlist else None)
@@ -411,9 +426,8 @@ def up(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    concurrency_by_kind = {"ingest": 1, "extract": concurrency, "alert": 1}
     try:
-        with deployment(settings, concurrency_by_kind) as running:
+        with deployment(settings, concurrency) as running:
             store = _start_pipeline(running, settings)
             running.start_api()
             running.start_beat()
@@ -428,14 +442,16 @@ def up(
             )
             err.print(
                 f"Pantau is up: Redis {running.redis_url}, API http://{settings.api_host}:"
-                f"{settings.api_port}, data in {settings.data_dir.resolve()}. Ctrl-C stops."
+                f"{settings.api_port}, workers {workers}, data in {settings.data_dir.resolve()}, "
+                f"logs in {running.log_path('api').parent.resolve()}. Ctrl-C stops."
+            )
+            supervisor = Supervisor(
+                running, report=lambda message: err.print(message, style="yellow", markup=False)
             )
             while not stop["now"]:
-                for kind in running.dead_processes():
-                    err.print(f"[yellow]{kind} process exited; restarting it[/yellow]")
-                    running.restart(kind)
+                supervisor.tick()
                 time.sleep(0.5)
-            err.print("stopping...")
+            err.print("stopping: warm shutdown of every process, then Redis...")
             del store
     except PantauError as error:
         raise _fail(str(error), code=1) from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -11,8 +12,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,8 +142,14 @@ class EmbeddedRedis:
             self.process.wait()
 
 
-def worker_command(kind: str, concurrency: int, extra: list[str] | None = None) -> list[str]:
-    """The celery command line of one worker kind (what `pantau worker KIND` runs)."""
+def worker_command(
+    kind: str, concurrency: int, extra: list[str] | None = None, host: str = "%h"
+) -> list[str]:
+    """The celery command line of one worker kind (what `pantau worker KIND` runs).
+
+    The node name is `KIND.PID.0@HOST`; HOST defaults to this machine's hostname (`%h`), so
+    workers on different machines (or containers) never share a name.
+    """
     from workers.app import PREFETCH
 
     return [
@@ -154,7 +162,7 @@ def worker_command(kind: str, concurrency: int, extra: list[str] | None = None) 
         "-Q",
         kind,
         "-n",
-        f"{kind}.{os.getpid()}.%i@%h",
+        f"{kind}.{os.getpid()}.%i@{host}",
         "--concurrency",
         str(concurrency),
         "--prefetch-multiplier",
@@ -197,15 +205,26 @@ def prepare_metrics_dir(settings: Settings, kind: str) -> Path:
     return path
 
 
+def _kill_group(pid: int) -> None:
+    """SIGKILL what is left of a child's process group (pool children of a dead worker)."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 @dataclass
 class Deployment:
-    """The processes of one running Pantau: embedded Redis (optional) and worker processes."""
+    """The processes of one running Pantau: embedded Redis (optional) and worker processes.
+
+    `concurrency` is the prefork pool size of the one worker process of each kind; `node_host`
+    is the host part of the workers' node names (`%h`: this machine's hostname).
+    """
 
     settings: Settings
     concurrency: dict[str, int] = field(default_factory=lambda: {k: 1 for k in WORKER_KINDS})
     embedded: EmbeddedRedis | None = None
     redis_url: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    node_host: str = "%h"
 
     def start_broker(self) -> str:
         """Use PANTAU_REDIS_URL or start the embedded Redis."""
@@ -217,11 +236,15 @@ class Deployment:
             self.redis_url = self.embedded.start()
         return self.redis_url
 
+    def log_path(self, name: str) -> Path:
+        """Where one child process writes its output: `<data_dir>/logs/<name>.log`."""
+        return self.settings.data_dir / "logs" / f"{name}.log"
+
     def _spawn(self, name: str, command: list[str]) -> None:
         """Start one child process in its own session, logging to `<data_dir>/logs/<name>.log`."""
-        logs = self.settings.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{name}.log", "ab") as logfile:
+        path = self.log_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as logfile:
             self.processes[name] = subprocess.Popen(
                 command,
                 env=worker_env(self.settings, name, self.redis_url),
@@ -234,7 +257,8 @@ class Deployment:
     def start_workers(self, kinds: tuple[str, ...] = WORKER_KINDS) -> None:
         """Start one celery worker process per kind."""
         for kind in kinds:
-            self._spawn(kind, worker_command(kind, self.concurrency.get(kind, 1)))
+            command = worker_command(kind, self.concurrency.get(kind, 1), host=self.node_host)
+            self._spawn(kind, command)
 
     def start_api(self) -> None:
         """Serve the HTTP API (uvicorn) on the configured host and port."""
@@ -263,8 +287,10 @@ class Deployment:
         )
 
     def restart(self, kind: str) -> None:
-        """Start again a process that exited."""
-        self.processes.pop(kind, None)
+        """Start again a process that exited (its orphaned pool children are killed first)."""
+        exited = self.processes.pop(kind, None)
+        if exited is not None:
+            _kill_group(exited.pid)
         if kind == "api":
             self.start_api()
         elif kind == "beat":
@@ -307,11 +333,137 @@ class Deployment:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                _kill_group(process.pid)
                 process.wait()
+            _kill_group(process.pid)  # pool children that outlived a killed main process
         self.processes.clear()
         if self.embedded is not None:
             self.embedded.stop()
+
+
+# Supervising `pantau up` ------------------------------------------------------------------------
+
+MAX_CONCURRENCY = 64
+
+
+def parse_worker_counts(spec: str) -> dict[str, int]:
+    """`ingest=1,extract=2,alert=1` -> pool processes per worker kind (kinds left out get 1).
+
+    Raises ValueError saying which item is wrong: not KIND=N, an unknown kind, a kind given
+    twice, a count that is not an integer or not in 1..64.
+    """
+    counts = dict.fromkeys(WORKER_KINDS, 1)
+    given: set[str] = set()
+    items = [item.strip() for item in spec.split(",")]
+    if not any(items):
+        raise ValueError("empty: give KIND=N items, e.g. ingest=1,extract=2,alert=1")
+    for item in items:
+        kind, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not kind:
+            raise ValueError(f"{item!r} is not KIND=N (e.g. extract=2)")
+        if kind not in WORKER_KINDS:
+            raise ValueError(f"unknown worker kind {kind!r}: choose from {', '.join(WORKER_KINDS)}")
+        if kind in given:
+            raise ValueError(f"{kind} is given twice")
+        try:
+            count = int(value)
+        except ValueError:
+            raise ValueError(f"{kind}={value!r}: the count must be an integer") from None
+        if not 1 <= count <= MAX_CONCURRENCY:
+            raise ValueError(f"{kind}={count}: the count must be between 1 and {MAX_CONCURRENCY}")
+        given.add(kind)
+        counts[kind] = count
+    return counts
+
+
+@dataclass
+class Backoff:
+    """How long to wait before restarting a process that exited: `first_s`, doubling at each exit
+    up to `max_s`; an exit after `reset_after_s` or more of uptime counts as a first exit again."""
+
+    first_s: float = 1.0
+    max_s: float = 60.0
+    reset_after_s: float = 60.0
+    exits: int = 0
+
+    def delay(self, uptime_s: float) -> float:
+        """The wait before the next start of a process that exited after `uptime_s` seconds."""
+        if uptime_s >= self.reset_after_s:
+            self.exits = 0
+        delay = min(self.max_s, self.first_s * 2.0**self.exits)
+        self.exits += 1
+        return delay
+
+
+@dataclass
+class Supervisor:
+    """Restarts every process of a Deployment that exits, with a Backoff per process."""
+
+    deployment: Deployment
+    report: Callable[[str], None] = log.warning
+    clock: Callable[[], float] = time.monotonic
+    backoffs: dict[str, Backoff] = field(default_factory=dict)
+    started_at: dict[str, float] = field(default_factory=dict)
+    restart_at: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        now = self.clock()
+        for name in self.deployment.processes:
+            self.started_at.setdefault(name, now)
+
+    def tick(self) -> None:
+        """Schedule a restart for each process that has just exited; restart those now due."""
+        now = self.clock()
+        for name in self.deployment.dead_processes():
+            if name in self.restart_at:
+                continue
+            uptime = now - self.started_at.get(name, now)
+            delay = self.backoffs.setdefault(name, Backoff()).delay(uptime)
+            self.restart_at[name] = now + delay
+            code = self.deployment.processes[name].returncode
+            self.report(
+                f"{name} exited (code {code}) after {uptime:.0f} s up; restarting it in "
+                f"{delay:.0f} s; its log: {self.deployment.log_path(name)}"
+            )
+        for name, due in list(self.restart_at.items()):
+            if now >= due:
+                del self.restart_at[name]
+                self.deployment.restart(name)
+                self.started_at[name] = self.clock()
+
+
+# The container health check ---------------------------------------------------------------------
+
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+def healthcheck(settings: Settings | None = None, timeout_s: float = 5.0) -> int:
+    """0 when a Pantau HTTP endpoint on this host answers 200, else 1: the image's HEALTHCHECK.
+
+    One command for every container, each running one process: the API answers on
+    `PANTAU_API_PORT` `/healthz` (which pings Redis), a worker on its kind's `/metrics` port
+    (served by the main process once the worker is ready; the queue-depth collector reads Redis).
+    Celery beat serves nothing: its compose service disables the check.
+    """
+    settings = settings or Settings()
+    probes = [(_local(settings.api_host), settings.api_port, "/healthz")]
+    probes += [
+        (_local(settings.metrics_host), settings.metrics_port(kind), "/metrics")
+        for kind in WORKER_KINDS
+    ]
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP_PROXY
+    for host, port, path in probes:
+        if port <= 0:
+            continue
+        try:
+            with opener.open(f"http://{host}:{port}{path}", timeout=timeout_s) as response:
+                if response.status == 200:
+                    return 0
+        except (OSError, ValueError, http.client.HTTPException):
+            continue
+    return 1
 
 
 @contextmanager
