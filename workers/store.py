@@ -65,6 +65,20 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
 end
 return 0
 """
+# Once-marks and their counter in one step: a worker killed in between cannot leave a mark
+# whose article is never counted. KEYS = counter, then marks; ARGV = ttl, value.
+_COUNT_ONCE = """
+local fresh = 0
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[2], 'NX', 'EX', ARGV[1]) then
+    fresh = fresh + 1
+  end
+end
+if fresh > 0 then
+  redis.call('INCRBY', KEYS[1], fresh)
+end
+return fresh
+"""
 WORKER_ALIVE_TTL_S = 15
 
 
@@ -78,6 +92,7 @@ class Store:
         self._append_once = client.register_script(_APPEND_ONCE)
         self._append_sub_once = client.register_script(_APPEND_SUB_ONCE)
         self._remember_story = client.register_script(_REMEMBER_STORY)
+        self._count_once = client.register_script(_COUNT_ONCE)
 
     @classmethod
     def connect(cls, url: str, settings: Settings) -> Store:
@@ -277,17 +292,8 @@ class Store:
         ids = list(article_ids)
         if not ids:
             return 0
-        with self.redis.pipeline(transaction=False) as pipe:
-            for article_id in ids:
-                pipe.set(
-                    self.key("once", name, article_id),
-                    value,
-                    nx=True,
-                    ex=self.settings.article_ttl_s,
-                )
-            fresh = sum(1 for ok in pipe.execute() if ok)
-        self.count(name, fresh)
-        return fresh
+        keys = [self.key("count", name), *(self.key("once", name, i) for i in ids)]
+        return int(self._count_once(keys=keys, args=[self.settings.article_ttl_s, value]))
 
     def counters(self) -> dict[str, int]:
         """Every counter's current value."""
