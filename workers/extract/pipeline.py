@@ -116,11 +116,15 @@ class Extractor:
         results: list[Extraction | None] = [None] * len(articles)
         for pipeline, indexes in by_pipeline.items():
             texts = [articles[i].text for i in indexes]
-            docs = self.nlp(pipeline).pipe(texts, batch_size=batch_size)
-            for index, doc in zip(indexes, docs, strict=True):
-                results[index] = self._extraction(
-                    articles[index], languages[index][0], pipeline, doc
-                )
+            nlp = self.nlp(pipeline)
+            # Strings and lexemes the batch adds are freed when the zone ends: without it the
+            # vocabulary keeps every new word and a long-running worker grows.
+            with nlp.memory_zone():
+                docs = nlp.pipe(texts, batch_size=batch_size)
+                for index, doc in zip(indexes, docs, strict=True):
+                    results[index] = self._extraction(
+                        articles[index], languages[index][0], pipeline, doc
+                    )
         return [r for r in results if r is not None]
 
     def route(self, article: Article) -> tuple[str, str]:

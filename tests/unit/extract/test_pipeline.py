@@ -111,3 +111,16 @@ def test_extract_seed_events_with_the_shipped_pipeline(
     assert found("AID", north_korea, russia, "reported")
     for event in result.events:
         assert result.text[event.trigger.start : event.trigger.end] == event.trigger.text
+
+
+def test_extract_does_not_grow_the_vocabulary(extractor: Extractor) -> None:
+    """A long-running worker sees new words all day: they must not stay in the StringStore."""
+    extractor.extract_many([_article("Pemanasan: Joko Widodo tiba di Surabaya.")])
+    strings = extractor.nlp("id").vocab.strings
+    before = len(strings)
+    novel = " ".join(f"Zqxw{i}vbk" for i in range(300))
+    text = f"Presiden Rusia Vladimir Putin berkata {novel}."
+    result = extractor.extract_many([_article(text, language="id")])[0]
+    assert result.language == "id" and any(e.actor_id == "vladimir-putin" for e in result.entities)
+    assert len(strings) == before
+    assert "Zqxw7vbk" not in strings
