@@ -17,17 +17,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import kombu.pools
 import pytest
 import redis
 
 from tests.conftest import ROOT, SHARED_DATA, TEST_WATCHLIST
 from tests.integration.conftest import make_settings
 from workers import app as celery_app
-from workers.alert.webhooks import SignatureError, verify
+from workers.bench_latency import WebhookReceiver
 from workers.domain import Article, RawArticle
 from workers.errors import InputError
 from workers.ingest.corpora import read_corpus
@@ -154,11 +154,16 @@ def chaos_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosRedis
 
 
 def reset_celery_pool() -> None:
-    """Forget this process's broker connection pool, so the next configure() takes effect."""
+    """Close this process's broker connections, so the next configure() starts afresh.
+
+    Celery's connection pools live in kombu's process-wide registry, keyed by broker URL and
+    transport options: closing one pool in place would leave a closed pool there for the next
+    test that publishes to the same broker ("Acquire on closed pool"). kombu's own reset closes
+    them all and empties the registry.
+    """
     app = celery_app.app
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    kombu.pools.reset()
+    app._pool = None
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None
@@ -383,67 +388,10 @@ def report(row: Row) -> None:
 # The webhook receiver ------------------------------------------------------------------------
 
 
-class HookReceiver:
-    """A local webhook receiver on a fixed port: dedups on webhook-id, checks signatures, can go
-    down (listening socket closed: connection refused) and come back on the same port."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.secret: str | None = None
-        self.seen: dict[str, int] = {}
-        self.bad_signatures = 0
-        self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                msg_id = self.headers.get("webhook-id") or ""
-                with receiver.lock:
-                    if receiver.secret:
-                        try:
-                            verify(receiver.secret, dict(self.headers), body)
-                        except SignatureError:
-                            receiver.bad_signatures += 1
-                    receiver.seen[msg_id] = receiver.seen.get(msg_id, 0) + 1
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    @property
-    def raw_duplicates(self) -> int:
-        with self.lock:
-            return sum(count - 1 for count in self.seen.values())
-
-    def ids(self) -> set[str]:
-        with self.lock:
-            return set(self.seen)
-
-
 @pytest.fixture
-def hooks() -> Iterator[HookReceiver]:
-    receiver = HookReceiver()
-    receiver.start()
-    try:
+def hooks() -> Iterator[WebhookReceiver]:
+    """The bench's local receiver (`workers.bench_latency`): checks signatures (401 when wrong),
+    dedups on webhook-id, counts raw duplicates, can stop (connection refused), come back on the
+    same port, and hold each answer `delay_s` seconds (a slow receiver)."""
+    with WebhookReceiver() as receiver:
         yield receiver
-    finally:
-        receiver.stop()

@@ -6,8 +6,10 @@ artifacts/chaos.jsonl, one JSON line per scenario).
 
 from __future__ import annotations
 
+import re
 import signal
 import time
+from collections import Counter
 from contextlib import suppress
 from pathlib import Path
 
@@ -17,7 +19,6 @@ import pytest
 from tests.chaos.conftest import (
     ChaosPipeline,
     ChaosRedis,
-    HookReceiver,
     Replay,
     Row,
     chaos_pipeline,
@@ -31,12 +32,14 @@ from tests.chaos.conftest import (
 from workers.alert.subscriptions import SubscriptionIn
 from workers.alert.webhooks import message_id
 from workers.api.subscriptions import create_subscription
+from workers.bench_latency import WebhookReceiver
 from workers.extract.tasks import FAULT_INJECT_ARTICLE, FAULT_INJECT_MODE
 from workers.ingest.tasks import publish
 from workers.ingest.urls import OutboundPolicy
 
 pytestmark = pytest.mark.chaos
 
+WEBHOOK_RETRY_S = 420  # a delivery's 7th try can wait 300 s (backoff ceiling), plus margin
 DRAIN_S = 240  # the longest wait: SIGKILLed messages come back after VT (60 s) + a sweep (<=100 s)
 
 
@@ -189,49 +192,78 @@ def test_redis_restarted_mid_replay(
         )
 
 
-def test_webhook_receiver_down_30s(
-    chaos_redis: ChaosRedis, tmp_path: Path, chaos_watchlist: Path, hooks: HookReceiver
+def _subscribe(pipeline: ChaosPipeline, hooks: WebhookReceiver) -> str:
+    """A realtime webhook subscription to the frequent actors, delivered to `hooks`; its id."""
+    created = create_subscription(
+        pipeline.store,
+        SubscriptionIn(
+            actors_any=["joko-widodo", "kpk"], channel="webhook", webhook_url=f"{hooks.url}/hook"
+        ),
+        OutboundPolicy.from_setting("127.0.0.1"),
+    )
+    hooks.secret = created["secret"]
+    return str(created["id"])
+
+
+def _expected_webhook_ids(pipeline: ChaosPipeline, subscription_id: str) -> set[str]:
+    """The webhook-id of every alert recorded for the subscription."""
+    entries = pipeline.store.read_subscription_alerts(subscription_id)
+    return {message_id(subscription_id, alert.alert_id) for _, alert in entries}
+
+
+def _webhook_dead_letters(pipeline: ChaosPipeline) -> list[dict[str, str]]:
+    return [
+        e
+        for _, e in pipeline.store.dead_letters(count=10_000)
+        if e["task"] == "pantau.alert.deliver_webhook"
+    ]
+
+
+def _tries(pipeline: ChaosPipeline) -> dict[int, int]:
+    """How many messages took n tries, for the messages retried at least once (the
+    delivery-count keys end in the retry number)."""
+    most: dict[str, int] = {}
+    for key in pipeline.store.redis.scan_iter(
+        match=pipeline.store.key("deliveries", "*"), count=1000
+    ):
+        task_id, retries = key.rsplit(":", 2)[-2:]
+        most[task_id] = max(most.get(task_id, 0), int(retries) + 1)
+    return dict(sorted(Counter(n for n in most.values() if n > 1).items()))
+
+
+@pytest.mark.timeout(900)
+def test_webhook_receiver_down_60s(
+    chaos_redis: ChaosRedis, tmp_path: Path, chaos_watchlist: Path, hooks: WebhookReceiver
 ) -> None:
-    """The webhook receiver refuses connections for 30 s while alerts flow: every alert still
+    """The webhook receiver refuses connections for 60 s while alerts flow: every alert still
     reaches it (each webhook-id at least once) through the delivery retries."""
     articles = corpus()
     ids = [a.id for a in articles]
     with chaos_pipeline(chaos_redis, tmp_path / "var", chaos_watchlist) as pipeline:
-        created = create_subscription(
-            pipeline.store,
-            SubscriptionIn(
-                actors_any=["joko-widodo", "kpk"],
-                channel="webhook",
-                webhook_url=f"{hooks.url}/hook",
-            ),
-            OutboundPolicy.from_setting("127.0.0.1"),
-        )
-        hooks.secret = created["secret"]
+        subscription_id = _subscribe(pipeline, hooks)
         started = time.monotonic()
         replay = Replay(pipeline, articles)
         replay.start()
         assert wait_for(lambda: len(hooks.ids()) >= 3, 120), "no webhook delivery"
         hooks.stop()
-        time.sleep(30)
+        time.sleep(60)
         hooks.start()
         back = time.monotonic()
         replay.finish()
-        drained = wait_accounted(pipeline, ids, DRAIN_S)
-        assert drained is not None, "articles not accounted for"
+        # Articles first; the webhook retries are scheduled apart from them: after a 60 s outage
+        # some deliveries are at their 7th try, whose backoff ceiling is 300 s.
+        accounted = wait_for(lambda: not tally(pipeline.store, ids).lost, DRAIN_S)
+        assert accounted is not None, _not_drained(pipeline, ids)
 
         def expected() -> set[str]:
-            entries = pipeline.store.read_subscription_alerts(created["id"])
-            return {message_id(created["id"], alert.alert_id) for _, alert in entries}
+            return _expected_webhook_ids(pipeline, subscription_id)
 
-        recovered = wait_for(lambda: expected() <= hooks.ids(), 240)
+        recovered = wait_for(lambda: expected() <= hooks.ids(), WEBHOOK_RETRY_S)
         missing = expected() - hooks.ids()
-        webhook_dead = [
-            e
-            for _, e in pipeline.store.dead_letters(count=10_000)
-            if e["task"] == "pantau.alert.deliver_webhook"
-        ]
+        webhook_dead = _webhook_dead_letters(pipeline)
+        tries = _tries(pipeline)
         _finish(
-            "c) webhook receiver down 30 s",
+            "c) webhook receiver down 60 s",
             pipeline,
             ids,
             started,
@@ -239,13 +271,120 @@ def test_webhook_receiver_down_30s(
             back,
             raw_duplicates=hooks.raw_duplicates,
             notes=f"alerts={len(expected())} webhook_ids_received={len(hooks.ids())} "
-            f"missing={len(missing)} bad_signatures={hooks.bad_signatures}; "
+            f"missing={len(missing)} bad_signatures={hooks.bad_signatures} "
+            f"retried messages by tries={tries}; "
             f"recover_s from the receiver back up to the last alert delivered",
         )
         assert not missing, f"{len(missing)} alert(s) never reached the receiver"
         assert not webhook_dead, webhook_dead[0]["error"]
         assert hooks.bad_signatures == 0
         assert len(expected()) >= 10, "too few alerts to exercise the outage"
+
+
+def _not_drained(pipeline: ChaosPipeline, ids: list[str]) -> str:
+    """What is still pending when the drain timed out: for the assertion message."""
+    lost = tally(pipeline.store, ids).lost
+    unacked = [
+        re.findall(r'"task": "([^"]+)"', raw)[:1]
+        for _, raw in pipeline.store.redis.hscan_iter(pipeline.store.key("unacked"))
+    ]
+    return (
+        f"{len(lost)} article(s) neither completed nor dead-lettered (e.g. {lost[:3]}); "
+        f"queues {pipeline.store.queue_depths()}; unacked {unacked[:10]}"
+    )
+
+
+def _hold_a_delivery(hooks: WebhookReceiver, delay_s: float = 2.0) -> str:
+    """Make the receiver slow until a POST is being held; that POST's webhook-id."""
+    hooks.holding.clear()
+    hooks.delay_s = delay_s
+    assert hooks.holding.wait(90), "no webhook POST to hold"
+    return hooks.held[-1]
+
+
+def test_alert_worker_sigkilled_mid_delivery(
+    chaos_redis: ChaosRedis, tmp_path: Path, chaos_watchlist: Path, hooks: WebhookReceiver
+) -> None:
+    """The receiver records a webhook-id, then holds its answer; the alert worker is SIGKILLed
+    while it waits for that answer. First its pool child, mid-replay (the message is requeued
+    at once: reject_on_worker_lost); then the whole worker, main process and child, which is
+    started again as `pantau up` does (the messages it held come back after the visibility
+    timeout and kombu's restore sweep). Each killed delivery is POSTed again with the same
+    webhook-id: raw duplicates, counted; deduplicated on webhook-id, the receiver has every
+    alert exactly once.
+
+    The main process is killed at a quiet moment (the replay done, a last batch of five
+    articles naming the actors sent on its own, nothing else in flight): killed while it takes
+    new messages off the queue it can lose one (kombu's BRPOP-then-unacked window, see
+    docs/RELIABILITY.md); an earlier version of this scenario, killing it mid-replay, lost an
+    `evaluate` message that way in one run of two."""
+    articles = corpus()
+    ids = [a.id for a in articles]
+    naming = [a for a in articles if re.search(r"\b(Jokowi|Joko Widodo|KPK)\b", a.text)]
+    last = {a.id for a in naming[-5:]}  # sent on their own for the main-process kill
+    first = tuple(a for a in articles if a.id not in last)
+    with chaos_pipeline(
+        chaos_redis, tmp_path / "var", chaos_watchlist, visibility_timeout_s=60
+    ) as pipeline:
+        subscription_id = _subscribe(pipeline, hooks)
+        started = time.monotonic()
+        replay = Replay(pipeline, first, pause_s=0.5)
+        replay.start()
+        assert wait_for(lambda: len(hooks.ids()) >= 3, 120), "no webhook delivery"
+
+        main = psutil.Process(pipeline.deployment.processes["alert"].pid)
+        held_child = _hold_a_delivery(hooks)
+        main.children()[0].send_signal(signal.SIGKILL)
+        hooks.delay_s = 0
+        child_killed = time.monotonic()
+        again = wait_for(lambda: hooks.counts.get(held_child, 0) >= 2, 120)
+        assert again, "the delivery whose pool child was killed was not sent again"
+        replay.finish()
+        quiet = wait_accounted(pipeline, [a.id for a in first], DRAIN_S)
+        assert quiet is not None, _not_drained(pipeline, ids)
+
+        publish([a for a in articles if a.id in last], pipeline.outbox, pipeline.store)
+        held_main = _hold_a_delivery(hooks, delay_s=5.0)
+        time.sleep(0.5)  # the main process has taken what it can; nothing else is coming
+        orphans = [p.pid for p in main.children()]
+        main.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        for pid in orphans:
+            _kill(pid)
+        hooks.delay_s = 0
+        pipeline.deployment.processes.pop("alert").wait(timeout=10)
+        pipeline.start(("alert",))  # what `pantau up` does within a second
+        drained = wait_accounted(pipeline, ids, DRAIN_S)
+        assert drained is not None, _not_drained(pipeline, ids)
+        expected = _expected_webhook_ids(pipeline, subscription_id)
+        recovered = wait_for(
+            lambda: hooks.counts.get(held_main, 0) >= 2 and expected <= hooks.ids(), DRAIN_S
+        )
+        expected = _expected_webhook_ids(pipeline, subscription_id)
+        missing = expected - hooks.ids()
+        extra = hooks.ids() - expected
+        repeated = {i: n for i, n in hooks.counts.items() if n > 1}
+        _finish(
+            "e) alert worker SIGKILLed mid-delivery (pool child, then main + child), restart",
+            pipeline,
+            ids,
+            started,
+            recovered,
+            killed,
+            raw_duplicates=hooks.raw_duplicates,
+            notes=f"visibility_timeout_s=60; receiver holds the answer 2 s (5 s for the main "
+            f"kill); alerts={len(expected)} webhook_ids_received={len(hooks.ids())} "
+            f"missing={len(missing)} extra={len(extra)} bad_signatures={hooks.bad_signatures}; "
+            f"child-killed delivery POSTed again after {again - child_killed:.1f} s; "
+            f"times each repeated id arrived={sorted(repeated.values())}; recover_s from the "
+            "main-process SIGKILL to its held delivery POSTed again",
+        )
+        assert not missing, f"{len(missing)} alert(s) never reached the receiver"
+        assert not extra, f"{len(extra)} webhook-id(s) that match no recorded alert"
+        assert held_child in repeated and held_main in repeated
+        assert not _webhook_dead_letters(pipeline)
+        assert hooks.bad_signatures == 0
+        assert pipeline.deployment.dead_processes() == []
 
 
 def _poison(mode: str, chaos_redis: ChaosRedis, tmp_path: Path, watchlist: Path) -> None:

@@ -13,7 +13,7 @@ from workers import metrics, services
 from workers.alert.digest import digest_id, digest_window, render_alert, render_digest
 from workers.alert.rules import match_watchlist
 from workers.alert.subscriptions import Subscription, dedup_key, select_alerts
-from workers.alert.webhooks import deliver, message_id, retry_delay_s
+from workers.alert.webhooks import deliver, message_id, retry_delay_s, shared_client
 from workers.app import app
 from workers.domain import Alert, Extraction
 from workers.errors import PermanentError
@@ -136,6 +136,7 @@ def deliver_webhook(
         secret=subscription.secret,
         policy=outbound_policy(),
         timeout_s=services.settings().webhook_timeout_s,
+        client=shared_client(),
     )
     metrics.ALERTS.labels(channel="webhook", outcome=result.outcome).inc()
     if result.delivered:

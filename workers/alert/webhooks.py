@@ -5,10 +5,11 @@ drop duplicates), `webhook-timestamp` (integer Unix seconds, fresh on every try)
 `webhook-signature`: `v1,<base64 HMAC-SHA256>` of `f"{id}.{timestamp}.{body}"`, keyed with the
 bytes of the subscription's `whsec_<base64>` secret.
 
-Retry schedule (`backoff_s`, full jitter): a delivery is tried at most MAX_ATTEMPTS = 8 times.
-After the n-th failed try the wait is uniform in [0, min(300, 5 * 2**(n-1))] seconds, i.e. the
-ceilings are 5, 10, 20, 40, 80, 160, 300 s (at most ~10 min in all, ~5 min expected); a
-Retry-After from the receiver raises the wait to that value (capped at RETRY_AFTER_CAP_S).
+Retry schedule (`backoff_s`, equal jitter): a delivery is tried at most MAX_ATTEMPTS = 8 times.
+After the n-th failed try the wait is uniform in [c/2, c] with c = min(300, 5 * 2**(n-1))
+seconds, i.e. ceilings of 5, 10, 20, 40, 80, 160, 300 s: the eight tries span at least ~5 min
+(so a receiver down for a minute or two cannot use them up) and at most ~10 min. A Retry-After
+from the receiver raises the wait to that value (capped at RETRY_AFTER_CAP_S).
 
 SSRF: the URL goes through `OutboundPolicy.check` before every try, redirects are never
 followed, and no proxy is taken from the environment. The same TOCTOU caveat as
@@ -23,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -152,6 +154,21 @@ class DeliveryResult:
         return "refused" if self.refused else "failed"
 
 
+_clients: dict[int, httpx.Client] = {}
+
+
+def shared_client() -> httpx.Client:
+    """This process's HTTP client for deliveries, made on first use after any fork.
+
+    Building an httpx.Client costs ~14 ms (an SSL context), more than a local POST. trust_env is
+    off: no proxy from the environment, so the SSRF check and the connection see the same host.
+    """
+    client = _clients.get(os.getpid())
+    if client is None:
+        client = _clients[os.getpid()] = httpx.Client(follow_redirects=False, trust_env=False)
+    return client
+
+
 def deliver(
     url: str,
     body: bytes,
@@ -254,15 +271,17 @@ def _judge(response: httpx.Response) -> DeliveryResult:
 
 
 def backoff_s(attempt: int, *, rng: Callable[[], float] = random.random) -> float:
-    """Seconds to wait after the `attempt`-th failed try (1, 2, ...): full jitter, capped.
+    """Seconds to wait after the `attempt`-th failed try (1, 2, ...): equal jitter, capped.
 
-    Uniform in [0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**(attempt-1))]: 5, 10, 20, 40, 80,
-    160, 300, 300... s. With Celery, pass `self.request.retries + 1`.
+    Uniform in [c/2, c] with c = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**(attempt-1)): ceilings
+    of 5, 10, 20, 40, 80, 160, 300, 300... s. The fixed half is a floor: with full jitter
+    (uniform in [0, c]) the early tries of a delivery could all fall inside a short outage.
+    With Celery, pass `self.request.retries + 1`.
     """
     if attempt < 1:
         raise ValueError(f"attempt counts failed tries from 1, got {attempt}")
     ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt - 1, 32))
-    return rng() * ceiling
+    return ceiling / 2 + rng() * ceiling / 2
 
 
 def retry_delay_s(

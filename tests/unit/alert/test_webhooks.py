@@ -118,8 +118,10 @@ def test_backoff_schedule_ceilings_and_jitter() -> None:
     ceilings = [backoff_s(n, rng=lambda: 1.0) for n in range(1, MAX_ATTEMPTS)]
     assert ceilings == [5, 10, 20, 40, 80, 160, 300]
     assert backoff_s(50, rng=lambda: 1.0) == BACKOFF_CAP_S
-    assert backoff_s(3, rng=lambda: 0.0) == 0.0
-    assert all(0 <= backoff_s(4) <= 40 for _ in range(200))
+    assert backoff_s(3, rng=lambda: 0.0) == 10.0  # the floor: half the ceiling
+    assert all(20 <= backoff_s(4) <= 40 for _ in range(200))
+    # The eight tries of one delivery span at least ~5 minutes, whatever the jitter draws.
+    assert sum(backoff_s(n, rng=lambda: 0.0) for n in range(1, MAX_ATTEMPTS)) >= 300
     with pytest.raises(ValueError):
         backoff_s(0)
 
