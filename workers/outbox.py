@@ -12,11 +12,25 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from workers.domain import Article
 
 log = logging.getLogger(__name__)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this host)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Outbox:
@@ -57,8 +71,30 @@ class Outbox:
         os.replace(temporary, self.directory / f"{name}.jsonl")
         return True
 
+    def reclaim(self) -> int:
+        """Put back batches claimed by a drainer that died mid-send (its process is gone).
+
+        A claim is `NAME.sending-PID`; while PID runs, the batch is its drainer's. Returns how
+        many batches went back to the spool.
+        """
+        if not self.directory.exists():
+            return 0
+        back = 0
+        for claimed in self.directory.glob("*.sending-*"):
+            pid = claimed.suffix.removeprefix(".sending-")
+            if pid.isdigit() and not _alive(int(pid)):
+                with suppress(FileNotFoundError):  # another drainer reclaimed it first
+                    os.replace(claimed, claimed.with_suffix(".jsonl"))
+                    back += 1
+                    log.warning("outbox: %s put back (its drainer %s is gone)", claimed.name, pid)
+        return back
+
     def drain(self, send: Callable[[list[Article]], None]) -> int:
-        """Send spooled batches oldest first; stop at the first failure. Returns articles sent."""
+        """Send spooled batches oldest first; stop at the first failure. Returns articles sent.
+
+        An unreadable batch (a damaged file) is renamed `*.bad`, logged, and skipped.
+        """
+        self.reclaim()
         sent = 0
         for path in self._batches():
             claimed = path.with_suffix(f".sending-{os.getpid()}")
@@ -66,8 +102,14 @@ class Outbox:
                 os.replace(path, claimed)  # another drainer got it first: skip
             except FileNotFoundError:
                 continue
-            lines = claimed.read_text(encoding="utf-8").splitlines()
-            articles = [Article.model_validate_json(line) for line in lines if line.strip()]
+            try:
+                lines = claimed.read_text(encoding="utf-8").splitlines()
+                articles = [Article.model_validate_json(line) for line in lines if line.strip()]
+            except (OSError, UnicodeDecodeError, ValidationError) as error:
+                bad = claimed.with_suffix(".bad")
+                os.replace(claimed, bad)
+                log.error("outbox: %s is unreadable and was set aside as %s: %s", path, bad, error)
+                continue
             try:
                 send(articles)
             except Exception as error:

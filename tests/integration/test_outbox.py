@@ -39,8 +39,13 @@ def test_api_spools_while_redis_is_down_and_sends_when_back(tmp_path: Path) -> N
             assert list((tmp_path / "var" / "outbox").glob("*.jsonl"))
             server.start(port=port)
             store = client.app.state.store
+            outbox = tmp_path / "var" / "outbox"
+            # Done when the batch is counted and its file gone: the file is renamed (claimed)
+            # before it is sent, so an empty `*.jsonl` glob alone would race the send.
             wait_until(
-                lambda: not list((tmp_path / "var" / "outbox").glob("*.jsonl")), 30, "the drain"
+                lambda: store.counters()["accepted"] == 3 and not any(outbox.iterdir()),
+                30,
+                "the drain",
             )
             assert _queued(store) == 2  # the first batch + the spooled one, no worker consumes here
             assert store.counters()["accepted"] == 3

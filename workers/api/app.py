@@ -30,10 +30,14 @@ OUTBOX_DRAIN_S = 5.0
 def _drain_outbox(outbox: Outbox, store: Store, stop: threading.Event) -> None:
     """Send what `pantau ingest` or this API spooled while Redis was unreachable."""
     while not stop.wait(OUTBOX_DRAIN_S):
-        if outbox.size_bytes():
-            sent = outbox.drain(lambda batch: publish_spooled(batch, store))
-            if sent:
-                log.info("outbox: %d spooled article(s) sent", sent)
+        try:
+            outbox.reclaim()
+            if outbox.size_bytes():
+                sent = outbox.drain(lambda batch: publish_spooled(batch, store))
+                if sent:
+                    log.info("outbox: %d spooled article(s) sent", sent)
+        except Exception:  # the thread must outlive any one failure; the spool keeps the batch
+            log.exception("outbox: drain failed; trying again in %.0f s", OUTBOX_DRAIN_S)
 
 
 def publish_spooled(batch: list[Article], store: Store) -> None:
