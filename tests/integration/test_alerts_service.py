@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -27,10 +27,10 @@ from workers.ingest.tasks import send_articles
 class Receiver(BaseHTTPRequestHandler):
     """A webhook receiver: records every request; answers from a per-path script of statuses."""
 
-    received: list[dict[str, Any]] = []
-    script: dict[str, list[int]] = {}
+    received: ClassVar[list[dict[str, Any]]] = []
+    script: ClassVar[dict[str, list[int]]] = {}
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
         statuses = Receiver.script.get(self.path) or [200]

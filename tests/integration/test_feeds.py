@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -27,9 +28,9 @@ RSS = """<?xml version="1.0" encoding="utf-8"?>
 class FeedServer(BaseHTTPRequestHandler):
     """Serves /feed.xml with an ETag, 304 on a match; /broken answers 500."""
 
-    hits: list[tuple[str, str | None]] = []
+    hits: ClassVar[list[tuple[str, str | None]]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         FeedServer.hits.append((self.path, self.headers.get("If-None-Match")))
         if self.path == "/broken":
             self.send_response(500)
@@ -79,7 +80,7 @@ def test_feed_poll_ingests_entries_once_with_conditional_get(
     app.send_task("pantau.ingest.poll_feed", args=[url])
     wait_until(lambda: pipeline.store.feed_state(url).get("last_status") == "304", 60, "a 304")
     pipeline.wait_idle()
-    assert (f"/feed.xml", '"v1"') in FeedServer.hits
+    assert ("/feed.xml", '"v1"') in FeedServer.hits
     assert pipeline.counter("ingested") == ingested_before + 2
 
 

@@ -21,10 +21,28 @@ from workers.runtime import Deployment, _free_port
 from workers.store import Store
 
 PROMETHEUS = shutil.which("prometheus")
-WORDS = (
-    "berbicara tentang ekonomi minyak gandum sanksi perang damai ukraina pasar rubel dolar "
-    "nuklir rudal latihan militer cuaca sepak bola pemilu"
-).split()
+WORDS = [
+    "berbicara",
+    "tentang",
+    "ekonomi",
+    "minyak",
+    "gandum",
+    "sanksi",
+    "perang",
+    "damai",
+    "ukraina",
+    "pasar",
+    "rubel",
+    "dolar",
+    "nuklir",
+    "rudal",
+    "latihan",
+    "militer",
+    "cuaca",
+    "sepak",
+    "bola",
+    "pemilu",
+]
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None,
     reason="needs Debian's prometheus package (.ci/run installs it: apt-get install prometheus)",

@@ -55,6 +55,12 @@ def load_pipeline(language: str, model_root: Path | None = None) -> Language:
         nlp = spacy.blank(language)
     if "sentencizer" not in nlp.pipe_names and "parser" not in nlp.pipe_names:
         nlp.add_pipe("sentencizer")
+    # Lexemes for every string the pipeline ships (its training vocabulary, ~75k for id), made
+    # now and kept: extraction runs in memory zones, where a word without a lexeme gets a
+    # transient one per batch. On IndoSum 57 % of tokens lacked one ("dan", "di"), 9 % after;
+    # in-process extraction in batches of 16 ran 2-4 % faster (A/B, 4 runs) for +6 MB RSS.
+    for string in list(nlp.vocab.strings):
+        nlp.vocab[string]
     return nlp
 
 

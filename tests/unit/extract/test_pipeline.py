@@ -90,9 +90,13 @@ def test_extract_seed_events_with_the_shipped_pipeline(
         for event in result.events:
             src = event.source.canonical if event.source else None
             tgt = event.target.canonical if event.target else None
-            if event.type == kind and src in source and tgt in target:
-                if context is None or event.context == context:
-                    return True
+            if (
+                event.type == kind
+                and src in source
+                and tgt in target
+                and (context is None or event.context == context)
+            ):
+                return True
         return False
 
     north_korea = {"KP", "kim-jong-un", "choe-son-hui"}
