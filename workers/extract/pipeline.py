@@ -16,7 +16,7 @@ from typing import Any
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from workers.alert.watchlist import Watchlist
@@ -149,7 +149,8 @@ class Extractor:
         """
         text = doc.text
         entries: dict[tuple[int, int], Entry] = {}
-        watched, known = [], []
+        watched: list[Span] = []
+        known: list[Span] = []
         for match in self.matcher(pipeline).find(text):
             span = doc.char_span(
                 match.start, match.end, label=match.entry.label, alignment_mode="expand"

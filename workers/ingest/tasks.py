@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from functools import cache
 from typing import Any
 
@@ -40,12 +41,25 @@ RETRY = {
 QUICK_PUBLISH = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
 
 
-def send_articles(articles: list[Article], batch_size: int = 64, quick: bool = False) -> None:
-    """Enqueue normalised articles for the ingest stage (used by the CLI, the API and replays)."""
-    options = {"retry_policy": QUICK_PUBLISH} if quick else {}
+def send_articles(
+    articles: list[Article],
+    batch_size: int = 64,
+    quick: bool = False,
+    store: Store | None = None,
+) -> None:
+    """Enqueue normalised articles for the ingest stage (used by the CLI, the API and replays).
+
+    With a store, each batch is also held in Redis until the ingest stage has stored it, so the
+    reconciler can send it again if its message is lost (docs/RELIABILITY.md).
+    """
+    options: dict[str, Any] = {"retry_policy": QUICK_PUBLISH} if quick else {}
     for start in range(0, len(articles), batch_size):
         batch = [a.model_dump(mode="json") for a in articles[start : start + batch_size]]
-        app.send_task("pantau.ingest.ingest_articles", args=[batch], **options)
+        kwargs: dict[str, str] = {}
+        if store is not None:
+            kwargs["batch_id"] = uuid.uuid4().hex
+            store.hold_batch(kwargs["batch_id"], batch, time.time())
+        app.send_task("pantau.ingest.ingest_articles", args=[batch], kwargs=kwargs, **options)
 
 
 def assign_stories(store: Store, articles: list[Article]) -> list[str]:
@@ -128,7 +142,7 @@ def publish(articles: list[Article], outbox: Outbox, store: Store) -> tuple[int,
     """
 
     def send(batch: list[Article]) -> None:
-        send_articles(batch, quick=True)
+        send_articles(batch, quick=True, store=store)
         store.count("accepted", len(batch))
 
     outbox.drain(send)
@@ -143,28 +157,63 @@ def publish(articles: list[Article], outbox: Outbox, store: Store) -> tuple[int,
 
 
 @app.task(name="pantau.ingest.ingest_articles", stage="ingest", **RETRY)
-def ingest_articles(records: list[dict[str, Any]]) -> None:
+def ingest_articles(records: list[dict[str, Any]], batch_id: str | None = None) -> None:
     """Ingest normalised article records sent by the CLI, the API or a replay."""
     articles = [Article.model_validate(record) for record in records]
-    ingest_batch(services.store(), articles, services.settings().extract_batch_size)
+    store = services.store()
+    ingest_batch(store, articles, services.settings().extract_batch_size)
+    if batch_id:
+        store.release_batch(batch_id)
 
 
 @app.task(name="pantau.ingest.reconcile", stage="ingest")
 def reconcile() -> None:
-    """Beat's safety net: re-send articles whose message was lost (none completed, none dead).
+    """Beat's safety net: re-send work whose message was lost (none completed, none dead).
 
     Redis's transport can lose a message when a worker dies between taking it off the queue
-    and recording it as unacked. An article still in flight long after the visibility timeout
-    (`PANTAU_RECONCILE_AFTER_S`), older than any message still waiting in the extract queue,
-    is sent to extraction again; every stage is idempotent, so a false alarm costs only work.
+    and recording it as unacked. Two kinds of work are tracked, each re-sent when it is still
+    pending `PANTAU_RECONCILE_AFTER_S` after it was sent and older than any message still
+    waiting in its queue: ingest batches held since they were published (`send_articles` with
+    a store), and articles in flight since the ingest stage stored them. Every stage is
+    idempotent, so a false alarm costs only work.
     """
     store = services.store()
     settings = services.settings()
     now = time.time()
-    before = now - settings.reconcile_after_s
-    oldest_waiting = store.oldest_message_age_s()["extract"]
-    if oldest_waiting is not None:
-        before = min(before, now - oldest_waiting)
+    waiting = store.oldest_message_age_s()
+    _reconcile_batches(store, _cutoff(now, settings.reconcile_after_s, waiting["ingest"]), now)
+    _reconcile_articles(
+        store, settings, _cutoff(now, settings.reconcile_after_s, waiting["extract"]), now
+    )
+
+
+def _cutoff(now: float, after_s: float, oldest_waiting_s: float | None) -> float:
+    """Work sent before this Unix time is overdue: older than `after_s` and than the queue."""
+    before = now - after_s
+    return before if oldest_waiting_s is None else min(before, now - oldest_waiting_s)
+
+
+def _reconcile_batches(store: Store, before: float, now: float) -> None:
+    """Send again the ingest batches published before `before` that no ingest task stored."""
+    resent = 0
+    for batch_id in store.stale_batches(before):
+        records = store.held_batch(batch_id)
+        if records is None:  # stored just now, or its copy outlived PANTAU_ARTICLE_TTL_S
+            store.forget_batch(batch_id)
+            continue
+        app.send_task(
+            "pantau.ingest.ingest_articles", args=[records], kwargs={"batch_id": batch_id}
+        )
+        store.retrack_batch(batch_id, now)  # the clock restarts: no resend before the next period
+        resent += len(records)
+    if resent:
+        store.count("reconciled", resent)
+        metrics.RECONCILED.inc(resent)
+        log.warning("reconcile: %d lost article(s) sent to ingest again", resent)
+
+
+def _reconcile_articles(store: Store, settings: Settings, before: float, now: float) -> None:
+    """Send again to extraction the stored articles in flight since before `before`."""
     stale = store.stale_inflight(before)
     if not stale:
         return
