@@ -214,9 +214,14 @@ def chaos_pipeline(
     data_dir: Path,
     watchlist: Path,
     env: dict[str, str] | None = None,
+    beat: bool = False,
     **overrides: Any,
 ) -> Iterator[ChaosPipeline]:
-    """Workers of the three kinds on the chaos Redis, in their own namespace; always stopped."""
+    """Workers of the three kinds on the chaos Redis, in their own namespace; always stopped.
+
+    With `beat`, celery beat runs too (its reconciler re-sends lost work after
+    `reconcile_after_s`, as in a real deployment).
+    """
     feeds = data_dir / "feeds.yaml"
     data_dir.mkdir(parents=True, exist_ok=True)
     feeds.write_text("feeds: []\n")
@@ -243,6 +248,8 @@ def chaos_pipeline(
     )
     try:
         running.start(WORKER_KINDS)
+        if beat:
+            deployment.start_beat()
         deployment.wait_ready(store, timeout_s=180)
         yield running
     finally:
