@@ -117,14 +117,21 @@ def test_extract_seed_events_with_the_shipped_pipeline(
         assert result.text[event.trigger.start : event.trigger.end] == event.trigger.text
 
 
-def test_extract_does_not_grow_the_vocabulary(extractor: Extractor) -> None:
-    """A long-running worker sees new words all day: they must not stay in the StringStore."""
-    extractor.extract_many([_article("Pemanasan: Joko Widodo tiba di Surabaya.")])
+def test_extract_stops_growing_the_vocabulary_after_learning(extractor: Extractor) -> None:
+    """A long-running worker sees new words all day: past its first articles (which teach the
+    vocabulary and the tokenizer cache) they must not stay in the StringStore."""
     strings = extractor.nlp("id").vocab.strings
-    before = len(strings)
-    novel = " ".join(f"Zqxw{i}vbk" for i in range(300))
-    text = f"Presiden Rusia Vladimir Putin berkata {novel}."
-    result = extractor.extract_many([_article(text, language="id")])[0]
+    saved = extractor.learn_articles
+    try:
+        extractor.learn_articles = extractor._seen["id"] + 1  # exactly one more article learns
+        learnt = extractor.extract_many([_article("Pemanasan: Qzvb7 tiba di Surabaya.")])
+        assert learnt and "Qzvb7" in strings
+        before = len(strings)
+        novel = " ".join(f"Zqxw{i}vbk" for i in range(300))
+        text = f"Presiden Rusia Vladimir Putin berkata {novel}."
+        result = extractor.extract_many([_article(text, language="id")])[0]
+    finally:
+        extractor.learn_articles = saved
     assert result.language == "id" and any(e.actor_id == "vladimir-putin" for e in result.entities)
     assert len(strings) == before
     assert "Zqxw7vbk" not in strings
