@@ -51,6 +51,8 @@ def dead_letter(
     )
     store.count_once("dead_lettered", ids)
     store.settle(ids)
+    if kwargs.get("batch_id"):  # an ingest batch: the dead letter is its copy now
+        store.release_batch(str(kwargs["batch_id"]))
     store.count(f"failed:{stage}")
     return entry_id
 

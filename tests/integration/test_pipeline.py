@@ -114,3 +114,23 @@ def test_pipeline_reconciler_resends_an_ingest_batch_whose_message_was_lost(
     assert store.held_batch("lost-batch") is None
     assert "lost-batch" not in store.stale_batches(before=10**12)
     assert sorted(_alerts_for(pipeline, lost.id)) == ["kim-jong-un", "vladimir-putin"]
+
+
+def test_pipeline_dead_lettered_ingest_batch_is_no_longer_held(pipeline: Pipeline) -> None:
+    """A batch the ingest stage refuses goes to the dead-letter stream, which keeps it: the
+    reconciler must not send it again and again."""
+    store = pipeline.store
+    record = {"id": "not-an-article"}  # no text: the ingest task cannot validate it
+    store.hold_batch("refused-batch", [record], at=0.0)
+    app.send_task(
+        "pantau.ingest.ingest_articles", args=[[record]], kwargs={"batch_id": "refused-batch"}
+    )
+    wait_until(
+        lambda: any(
+            "refused-batch" in fields["kwargs"] for _, fields in store.dead_letters(count=1000)
+        ),
+        60,
+        "the dead letter",
+    )
+    assert store.held_batch("refused-batch") is None
+    assert "refused-batch" not in store.stale_batches(before=10**12)
