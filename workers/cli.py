@@ -369,16 +369,21 @@ def _start_pipeline(running: Any, settings: Settings) -> Any:
     return store
 
 
-def _wait_drained(store: Any, expected: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    with Progress(
+def _progress() -> Progress:
+    """A transient progress bar on stderr: description, bar, done/total, elapsed time."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         console=err,
         transient=True,
-    ) as progress:
+    )
+
+
+def _wait_drained(store: Any, expected: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with _progress() as progress:
         task = progress.add_task("processing", total=expected)
         while not _drained(store, expected):
             counters = store.counters()
@@ -545,14 +550,7 @@ def bench(
             measure.wait_completed(store, warm, 300)
             with (
                 measure.RssSampler(running) as rss,
-                Progress(
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(),
-                    console=err,
-                    transient=True,
-                ) as progress,
+                _progress() as progress,
             ):
                 task = progress.add_task("replaying", total=len(raw) - warmup)
                 started = time.time()
@@ -662,14 +660,7 @@ def _bench_at_rate(
                 measure.wait_completed(store, warm, 300)
                 with (
                     measure.RssSampler(running) as rss,
-                    Progress(
-                        TextColumn("{task.description}"),
-                        BarColumn(),
-                        TextColumn("{task.completed}/{task.total}"),
-                        TimeElapsedColumn(),
-                        console=err,
-                        transient=True,
-                    ) as progress,
+                    _progress() as progress,
                 ):
                     task = progress.add_task(f"sending at {rate:g}/s", total=len(measured))
                     sent = run.send(measured, rate, lambda n: progress.update(task, completed=n))

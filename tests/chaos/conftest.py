@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -326,6 +327,29 @@ def tally(store: Store, ids: list[str]) -> Tally:
             if not completed and not dead_lettered:
                 lost.append(article_id)
     return Tally(processed, dead, lost)
+
+
+def pending(store: Store, ids: list[str]) -> str:
+    """Where the articles that neither completed nor were dead-lettered are: for a failure
+    message (stages reached, queues, the tasks held in kombu's unacked hash, counters)."""
+    lost = tally(store, ids).lost
+    inflight = store.redis.zmscore(store.key("inflight"), lost) if lost else []
+    unacked = [
+        re.findall(r'"task": "([^"]+)"', raw)[:1]
+        for _, raw in store.redis.hscan_iter(store.key("unacked"))
+    ]
+    return json.dumps(
+        {
+            "lost": len(lost),
+            "lost_ingested": sum(store.is_ingested(i) for i in lost),
+            "lost_extracted": len(store.load_extractions(lost)),
+            "lost_in_flight": sum(score is not None for score in inflight),
+            "some_lost": lost[:5],
+            "queues": store.queue_depths(),
+            "unacked": unacked[:10],
+            "counters": store.counters(),
+        }
+    )
 
 
 def idle(store: Store) -> bool:

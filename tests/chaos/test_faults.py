@@ -23,6 +23,7 @@ from tests.chaos.conftest import (
     Row,
     chaos_pipeline,
     corpus,
+    pending,
     redeliveries,
     report,
     tally,
@@ -264,7 +265,7 @@ def test_webhook_receiver_down_60s(
         # Articles first; the webhook retries are scheduled apart from them: after a 60 s outage
         # some deliveries are at their 7th try, whose backoff ceiling is 300 s.
         accounted = wait_for(lambda: not tally(pipeline.store, ids).lost, DRAIN_S)
-        assert accounted is not None, _not_drained(pipeline, ids)
+        assert accounted is not None, pending(pipeline.store, ids)
 
         def expected() -> set[str]:
             return _expected_webhook_ids(pipeline, subscription_id)
@@ -290,19 +291,6 @@ def test_webhook_receiver_down_60s(
         assert not webhook_dead, webhook_dead[0]["error"]
         assert hooks.bad_signatures == 0
         assert len(expected()) >= 10, "too few alerts to exercise the outage"
-
-
-def _not_drained(pipeline: ChaosPipeline, ids: list[str]) -> str:
-    """What is still pending when the drain timed out: for the assertion message."""
-    lost = tally(pipeline.store, ids).lost
-    unacked = [
-        re.findall(r'"task": "([^"]+)"', raw)[:1]
-        for _, raw in pipeline.store.redis.hscan_iter(pipeline.store.key("unacked"))
-    ]
-    return (
-        f"{len(lost)} article(s) neither completed nor dead-lettered (e.g. {lost[:3]}); "
-        f"queues {pipeline.store.queue_depths()}; unacked {unacked[:10]}"
-    )
 
 
 def _hold_a_delivery(hooks: WebhookReceiver, delay_s: float = 2.0) -> str:
@@ -352,7 +340,7 @@ def test_alert_worker_sigkilled_mid_delivery(
         assert again, "the delivery whose pool child was killed was not sent again"
         replay.finish()
         quiet = wait_accounted(pipeline, [a.id for a in first], DRAIN_S)
-        assert quiet is not None, _not_drained(pipeline, ids)
+        assert quiet is not None, pending(pipeline.store, ids)
 
         publish([a for a in articles if a.id in last], pipeline.outbox, pipeline.store)
         held_main = _hold_a_delivery(hooks, delay_s=5.0)
@@ -366,7 +354,7 @@ def test_alert_worker_sigkilled_mid_delivery(
         pipeline.deployment.processes.pop("alert").wait(timeout=10)
         pipeline.start(("alert",))  # what `pantau up` does within a second
         drained = wait_accounted(pipeline, ids, DRAIN_S)
-        assert drained is not None, _not_drained(pipeline, ids)
+        assert drained is not None, pending(pipeline.store, ids)
         expected = _expected_webhook_ids(pipeline, subscription_id)
         recovered = wait_for(
             lambda: hooks.counts.get(held_main, 0) >= 2 and expected <= hooks.ids(), DRAIN_S

@@ -37,7 +37,7 @@ import redis
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tests.chaos.conftest import corpus, idle, reset_celery_pool, tally, wait_for
+from tests.chaos.conftest import corpus, idle, pending, reset_celery_pool, tally, wait_for
 from tests.conftest import ROOT
 from tests.integration.conftest import make_settings, wait_until
 from workers import app as celery_app
@@ -155,24 +155,6 @@ def hosts(redis_url: str, tmp_path: Path) -> Iterator[tuple[Deployment, Deployme
             celery_app.configure(previous["settings"], previous["broker_url"])
 
 
-def stuck(store: Store, ids: list[str]) -> str:
-    """Where the articles that did not complete are, for a failure message."""
-    lost = tally(store, ids).lost
-    inflight = store.redis.zmscore(store.key("inflight"), lost) if lost else []
-    return json.dumps(
-        {
-            "lost": len(lost),
-            "lost_ingested": sum(store.is_ingested(i) for i in lost),
-            "lost_extracted": len(store.load_extractions(lost)),
-            "lost_in_flight": sum(score is not None for score in inflight),
-            "queues": store.queue_depths(),
-            "unacked": store.unacked(),
-            "counters": store.counters(),
-            "some_lost": lost[:5],
-        }
-    )
-
-
 def _stop_host(host: Deployment, how: str) -> list[int]:
     """Stop every worker of a host: warm shutdown (SIGTERM) or a power cut (SIGKILL)."""
     workers = [host.processes[kind] for kind in WORKER_KINDS]
@@ -233,7 +215,7 @@ def test_multihost_work_splits_and_nothing_is_lost_when_a_host_stops(
     settled = wait_for(
         lambda: not tally(store, ids).lost and idle(store), VISIBILITY_TIMEOUT_S + 180
     )
-    assert settled is not None, f"not every article completed: {stuck(store, ids)}"
+    assert settled is not None, f"not every article completed: {pending(store, ids)}"
     finished = time.monotonic()
 
     result = tally(store, ids)

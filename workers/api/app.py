@@ -16,8 +16,7 @@ from workers import metrics
 from workers.api import alerts, articles, dashboard, subscriptions
 from workers.api.security import requires
 from workers.auth import install_redaction
-from workers.domain import Article
-from workers.ingest.tasks import send_articles
+from workers.ingest.tasks import send_accepted
 from workers.outbox import Outbox
 from workers.runtime import resolve_redis_url
 from workers.settings import Settings
@@ -31,19 +30,11 @@ def _drain_outbox(outbox: Outbox, store: Store, stop: threading.Event) -> None:
     """Send what `pantau ingest` or this API spooled while Redis was unreachable."""
     while not stop.wait(OUTBOX_DRAIN_S):
         try:
-            outbox.reclaim()
-            if outbox.size_bytes():
-                sent = outbox.drain(lambda batch: publish_spooled(batch, store))
-                if sent:
-                    log.info("outbox: %d spooled article(s) sent", sent)
+            sent = outbox.drain(lambda batch: send_accepted(batch, store))
+            if sent:
+                log.info("outbox: %d spooled article(s) sent", sent)
         except Exception:  # the thread must outlive any one failure; the spool keeps the batch
             log.exception("outbox: drain failed; trying again in %.0f s", OUTBOX_DRAIN_S)
-
-
-def publish_spooled(batch: list[Article], store: Store) -> None:
-    """Send one spooled batch and count it as accepted."""
-    send_articles(batch, quick=True, store=store)
-    store.count("accepted", len(batch))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -134,20 +134,21 @@ class SpoolFull(TransientError):
     """Redis is unreachable and the local outbox is full: the caller must retry later."""
 
 
+def send_accepted(articles: list[Article], store: Store) -> None:
+    """Send accepted articles (giving up after ~3 s: the caller spools) and count them."""
+    send_articles(articles, quick=True, store=store)
+    store.count("accepted", len(articles))
+
+
 def publish(articles: list[Article], outbox: Outbox, store: Store) -> tuple[int, int]:
     """Send articles to the ingest queue, or spool them when Redis is unreachable.
 
     Spooled batches from earlier go first. Returns (sent, spooled); raises SpoolFull when
     the articles could be neither sent nor spooled.
     """
-
-    def send(batch: list[Article]) -> None:
-        send_articles(batch, quick=True, store=store)
-        store.count("accepted", len(batch))
-
-    outbox.drain(send)
+    outbox.drain(lambda batch: send_accepted(batch, store))
     try:
-        send(articles)
+        send_accepted(articles, store)
     except PUBLISH_ERRORS as error:
         if not outbox.spool(articles):
             raise SpoolFull(f"Redis unreachable ({error}) and the outbox is full") from error
