@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -28,22 +29,55 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def _families(deployment: Deployment) -> dict[str, list[psutil.Process]]:
+    """Each worker kind's processes (main and pool children), the embedded Redis and this one."""
+    families: dict[str, list[psutil.Process]] = {}
+    for kind, process in list(deployment.processes.items()):
+        try:
+            main = psutil.Process(process.pid)
+            families[kind] = [main, *main.children(recursive=True)]
+        except psutil.Error:
+            continue
+    if deployment.embedded is not None and deployment.embedded.process is not None:
+        with contextlib.suppress(psutil.Error):
+            families["redis"] = [psutil.Process(deployment.embedded.process.pid)]
+    families["bench"] = [psutil.Process()]
+    return families
+
+
+def cpu_seconds(deployment: Deployment) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each process family of `_families`."""
+    used: dict[str, float] = {}
+    for kind, family in _families(deployment).items():
+        total = 0.0
+        for proc in family:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        used[kind] = total
+    return used
+
+
 @dataclass
 class RssSampler:
-    """Samples the RSS of every process of each worker kind; keeps the peak per process."""
+    """Samples the RSS of every process of each worker kind; keeps the peak per process.
+
+    Also notes the CPU seconds each family used between entering and leaving (`cpu_s`): where
+    the pipeline's time goes (a pool child replaced meanwhile takes its CPU time with it).
+    """
 
     deployment: Deployment
     interval_s: float = 0.5
     peaks: dict[str, float] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def _sample(self) -> None:
-        for kind, process in list(self.deployment.processes.items()):
-            try:
-                main = psutil.Process(process.pid)
-                family = [main, *main.children(recursive=True)]
-            except psutil.Error:
+        for kind, family in _families(self.deployment).items():
+            if kind in ("redis", "bench"):
                 continue
             rss = []
             for proc in family:
@@ -62,6 +96,7 @@ class RssSampler:
             self._sample()
 
     def __enter__(self) -> RssSampler:
+        self._cpu_start = cpu_seconds(self.deployment)
         self._thread = threading.Thread(target=self.run, daemon=True)
         self._thread.start()
         return self
@@ -70,13 +105,29 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self._sample()
+        end = cpu_seconds(self.deployment)
+        self.cpu_s = {
+            kind: round(end[kind] - self._cpu_start.get(kind, 0.0), 2) for kind in sorted(end)
+        }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     return {
         "cpus": os.cpu_count(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
     }

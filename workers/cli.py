@@ -604,6 +604,7 @@ def bench(
         "ratio": round(pipeline_aps / (inprocess_aps * extract_workers), 3),
         "rss_mb": {kind: round(v, 1) for kind, v in rss.peaks.items()},
         "rss_growth_pct": measure.rss_growth(rss.samples),
+        "cpu_s": rss.cpu_s,
         "machine": measure.machine(),
     }
     if as_json:
@@ -624,6 +625,7 @@ def bench(
     )
     console.print(f"events      add {result['event_coding_overhead']:.1%} to in-process extraction")
     console.print(f"peak RSS    {result['rss_mb']} MB")
+    console.print(f"CPU seconds {result['cpu_s']} during the replay")
 
 
 def _bench_at_rate(
@@ -687,6 +689,7 @@ def _bench_at_rate(
         "extract_workers": extract_workers,
         "rss_mb": {kind: round(v, 1) for kind, v in rss.peaks.items()},
         "rss_growth_pct": measure.rss_growth(rss.samples),
+        "cpu_s": rss.cpu_s,
         "machine": measure.machine(),
     }
     if as_json:

@@ -207,3 +207,6 @@ def test_cli_bench_replays_and_reports_the_figures(tmp_path: Path) -> None:
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
     assert set(figures["rss_mb"]) == {"ingest", "extract", "alert"}
     assert all(mb > 50 for mb in figures["rss_mb"].values())
+    # Where the replay's CPU time went: every worker kind, the embedded Redis, the bench itself.
+    assert {"ingest", "extract", "alert", "redis", "bench"} <= set(figures["cpu_s"])
+    assert figures["cpu_s"]["extract"] > 0
