@@ -26,6 +26,7 @@ from workers.extract.gazetteer import AliasMatcher, Entry
 from workers.extract.knowledge import cased_aliases, knowledge_entries
 from workers.extract.langid import detect_language, pipeline_language
 from workers.extract.titles import split_title, title_before
+from workers.extract.tokenizer import load_lean
 from workers.resources import models_dir
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def load_pipeline(language: str, model_root: Path | None = None) -> Language:
     """The trained pipeline shipped for `language`, or a blank one; with sentence boundaries."""
     model_path = (model_root or models_dir()) / language
     if (model_path / "config.cfg").exists():
-        nlp = spacy.load(model_path)
+        nlp = load_lean(model_path)
     else:
         if language != "xx":
             log.warning("no trained pipeline in %s; using the gazetteer only", model_path)
