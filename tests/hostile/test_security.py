@@ -50,7 +50,7 @@ from workers.ingest.fetch import fetch
 from workers.ingest.normalise import normalise
 from workers.ingest.tasks import send_articles
 from workers.ingest.urls import OutboundPolicy
-from workers.runtime import _free_port
+from workers.runtime import free_port
 
 __all__ = ["redis_url"]  # the session Redis fixture, imported for this folder
 
@@ -224,7 +224,7 @@ def test_access_log_at_info_level_redacts_query_tokens(api: FastAPI) -> None:
     token = admin["Authorization"].split()[1]
     handler = _Capture()
     access = logging.getLogger("uvicorn.access")
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(api, host="127.0.0.1", port=port, log_level="info", access_log=True)
     )

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, SEED, TEST_WATCHLIST
 from tests.integration.conftest import wait_until
+from workers.runtime import free_port
 
 PANTAU = [sys.executable, "-m", "workers.cli"]
 
@@ -105,7 +106,7 @@ def test_cli_ingest_without_deployment_says_how_to_start_one(tmp_path: Path) -> 
 @pytest.mark.slow
 def test_cli_up_ingest_status_and_clean_shutdown(tmp_path: Path) -> None:
     env = _env(tmp_path, PANTAU_API_PORT="0", PANTAU_WATCHLIST=str(TEST_WATCHLIST))
-    env["PANTAU_API_PORT"] = str(_free_port())
+    env["PANTAU_API_PORT"] = str(free_port())
     up = subprocess.Popen(
         [*PANTAU, "up"],
         cwd=tmp_path,
@@ -171,14 +172,6 @@ def test_cli_up_ingest_status_and_clean_shutdown(tmp_path: Path) -> None:
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists(), f"worker {pid} outlived pantau up"
     assert not (tmp_path / "var" / "redis.json").exists()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_cli_bench_replays_and_reports_the_figures(tmp_path: Path) -> None:

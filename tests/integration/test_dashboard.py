@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -36,6 +35,7 @@ from workers.api import dashboard
 from workers.api.app import create_app
 from workers.auth import TokenRecord, new_token
 from workers.domain import Alert, Span
+from workers.runtime import free_port
 from workers.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -97,12 +97,6 @@ class Served:
         return json.loads(body)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _paths(routes: list, prefix: str = "") -> Iterator[str]:
     """Every route path of an app, those of included routers too (FastAPI keeps them nested)."""
     for route in routes:
@@ -153,7 +147,7 @@ def served(redis_url: str, tmp_path: Path) -> Iterator[Served]:
         app.include_router(dashboard.router(store))
     state: dict[str, object] = {"on": True, "extra": [], "token": None}
     _stand_in_stream(app, store, state)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app,

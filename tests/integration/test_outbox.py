@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import SEED
 from tests.integration.conftest import make_settings, make_token, wait_until
 from workers.api.app import create_app
-from workers.runtime import EmbeddedRedis, _free_port
+from workers.runtime import EmbeddedRedis, free_port
 from workers.store import Store
 
 
@@ -22,7 +22,7 @@ def _queued(store: Store) -> int:
 
 
 def test_api_spools_while_redis_is_down_and_sends_when_back(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server = EmbeddedRedis(tmp_path / "redis-data")
     server.start(port=port)
     settings = make_settings(server.url, tmp_path / "var")
@@ -54,7 +54,7 @@ def test_api_spools_while_redis_is_down_and_sends_when_back(tmp_path: Path) -> N
 
 
 def test_cli_ingest_spools_then_next_ingest_sends(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANTAU_")}
     env.update(
         PANTAU_REDIS_URL=f"redis://127.0.0.1:{port}/0",

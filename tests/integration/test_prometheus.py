@@ -17,7 +17,7 @@ from workers import app as celery_app
 from workers.domain import RawArticle
 from workers.ingest.normalise import normalise
 from workers.ingest.tasks import send_articles
-from workers.runtime import Deployment, _free_port
+from workers.runtime import Deployment, free_port
 from workers.store import Store
 
 PROMETHEUS = shutil.which("prometheus")
@@ -51,7 +51,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def scraped_pipeline(redis_url: str, tmp_path: Path) -> Iterator[tuple[Store, str]]:
-    ports = {kind: _free_port() for kind in ("ingest", "extract", "alert")}
+    ports = {kind: free_port() for kind in ("ingest", "extract", "alert")}
     settings = make_settings(
         redis_url, tmp_path / "var", **{f"metrics_port_{k}": p for k, p in ports.items()}
     )
@@ -59,7 +59,7 @@ def scraped_pipeline(redis_url: str, tmp_path: Path) -> Iterator[tuple[Store, st
     running.redis_url = redis_url
     store = Store.connect(redis_url, settings)
     celery_app.configure(settings, redis_url)
-    prom_port = _free_port()
+    prom_port = free_port()
     config = tmp_path / "prometheus.yml"
     targets = ", ".join(f"'127.0.0.1:{p}'" for p in ports.values())
     config.write_text(

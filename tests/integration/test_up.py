@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +15,11 @@ import pytest
 
 from tests.conftest import TEST_WATCHLIST
 from tests.integration.conftest import wait_until
+from workers.runtime import free_port
 from workers.settings import Settings
 from workers.store import Store
 
 PANTAU = [sys.executable, "-m", "workers.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _alive(pid: int) -> bool:
@@ -41,7 +35,7 @@ def test_up_restarts_a_killed_worker_and_stops_cleanly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANTAU_")}
     env.update(
         PANTAU_DATA_DIR=str(data_dir),
-        PANTAU_API_PORT=str(_free_port()),
+        PANTAU_API_PORT=str(free_port()),
         PANTAU_WATCHLIST=str(TEST_WATCHLIST),
         PANTAU_METRICS_PORT_INGEST="0",
         PANTAU_METRICS_PORT_EXTRACT="0",

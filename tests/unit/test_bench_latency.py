@@ -9,11 +9,11 @@ import pytest
 
 from workers.alert.subscriptions import new_secret
 from workers.alert.webhooks import deliver, message_id, signed_headers
+from workers.bench import summary
 from workers.bench_latency import (
     WebhookReceiver,
     by_window,
     epoch,
-    latency_summary,
     max_depths,
     paced,
     send_paced,
@@ -38,18 +38,18 @@ class FakeClock:
         self.now += seconds
 
 
-def test_latency_summary_interpolates_percentiles() -> None:
-    summary = latency_summary([float(v) for v in range(1, 101)])
-    assert summary["count"] == 100
-    assert summary["p50"] == 50.5
-    assert summary["p95"] == 95.0
-    assert summary["p99"] == 99.0
-    assert summary["max"] == 100.0
-    assert summary["mean"] == 50.5
+def test_summary_interpolates_percentiles() -> None:
+    figures = summary([float(v) for v in range(1, 101)])
+    assert figures["count"] == 100
+    assert figures["p50"] == 50.5
+    assert figures["p95"] == 95.0
+    assert figures["p99"] == 99.0
+    assert figures["max"] == 100.0
+    assert figures["mean"] == 50.5
 
 
-def test_latency_summary_of_nothing_is_zero() -> None:
-    assert latency_summary([]) == {
+def test_summary_of_nothing_is_zero() -> None:
+    assert summary([]) == {
         "count": 0,
         "p50": 0.0,
         "p95": 0.0,
