@@ -46,6 +46,15 @@ def watchlist_entries(watchlist: Watchlist) -> list[tuple[str, Entry]]:
     ]
 
 
+# Pipelines whose shipped strings (their training vocabulary) all get a lexeme at load, kept:
+# extraction runs in memory zones, where a word without a lexeme gets a transient one per batch.
+# id (75k strings): on IndoSum 57 % of tokens lacked one ("dan", "di"), 9 % after; in-process
+# extraction in batches of 16 ran 2-4 % faster (A/B, 4 runs) for +6 MB RSS. en (101k strings,
+# word vectors included): 2.5-3.5 % faster on Wikinews for +20 MB (A/B, 2 runs each), left out
+# to keep an extract worker under 400 MB.
+PRELOAD_LEXEMES = frozenset({"id"})
+
+
 def load_pipeline(language: str, model_root: Path | None = None) -> Language:
     """The trained pipeline shipped for `language`, or a blank one; with sentence boundaries."""
     model_path = (model_root or models_dir()) / language
@@ -57,12 +66,9 @@ def load_pipeline(language: str, model_root: Path | None = None) -> Language:
         nlp = spacy.blank(language)
     if "sentencizer" not in nlp.pipe_names and "parser" not in nlp.pipe_names:
         nlp.add_pipe("sentencizer")
-    # Lexemes for every string the pipeline ships (its training vocabulary, ~75k for id), made
-    # now and kept: extraction runs in memory zones, where a word without a lexeme gets a
-    # transient one per batch. On IndoSum 57 % of tokens lacked one ("dan", "di"), 9 % after;
-    # in-process extraction in batches of 16 ran 2-4 % faster (A/B, 4 runs) for +6 MB RSS.
-    for string in list(nlp.vocab.strings):
-        nlp.vocab[string]
+    if language in PRELOAD_LEXEMES:
+        for string in list(nlp.vocab.strings):
+            nlp.vocab[string]
     return nlp
 
 
