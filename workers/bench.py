@@ -61,9 +61,28 @@ def cpu_seconds(deployment: Deployment) -> dict[str, float]:
     return used
 
 
+def high_water_mb(proc: psutil.Process) -> float:
+    """The process's peak RSS so far (Linux's VmHWM), else its RSS now; in MB.
+
+    Sampling alone misses peaks: an extract worker's RSS rises and falls by ~100 MB within
+    each batch (tok2vec's arrays), faster than a sampler sees.
+    """
+    try:
+        with open(f"/proc/{proc.pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except (OSError, ValueError):
+        pass
+    return float(proc.memory_info().rss) / 1e6
+
+
 @dataclass
 class RssSampler:
     """Samples the RSS of every process of each worker kind; keeps the peak per process.
+
+    The peak is the kernel's high-water mark (`high_water_mb`); the samples (RSS now) show
+    growth over the run.
 
     Also notes the CPU seconds each family used between entering and leaving (`cpu_s`): where
     the pipeline's time goes (a pool child replaced meanwhile takes its CPU time with it).
@@ -80,14 +99,15 @@ class RssSampler:
         for kind, family in _families(self.deployment).items():
             if kind in ("redis", "bench"):
                 continue
-            rss = []
+            rss, peaks = [], []
             for proc in family:
                 try:
                     rss.append(proc.memory_info().rss / 1e6)
+                    peaks.append(high_water_mb(proc))
                 except psutil.Error:
                     continue
             if rss:
-                self.peaks[kind] = max(self.peaks.get(kind, 0.0), max(rss))
+                self.peaks[kind] = max(self.peaks.get(kind, 0.0), *peaks)
                 self.samples.setdefault(kind, []).append(max(rss))
 
     def run(self) -> None:
