@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -471,10 +472,25 @@ def healthcheck(settings: Settings | None = None, timeout_s: float = 5.0) -> int
 def deployment(
     settings: Settings, concurrency: dict[str, int] | None = None
 ) -> Iterator[Deployment]:
-    """Start broker and workers, yield, and always stop what was started."""
+    """Start broker and workers, yield, and always stop what was started.
+
+    The children run in sessions of their own, so a SIGTERM to this process reaches only it:
+    unless the caller handles SIGTERM itself (`pantau up`), it is turned into SystemExit here,
+    so that `stop()` runs instead of the process dying with its workers left behind.
+    """
     running = Deployment(settings, concurrency or {k: 1 for k in WORKER_KINDS})
+    previous = None
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         running.start_broker()
         yield running
     finally:
         running.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -203,3 +203,35 @@ def test_cli_bench_replays_and_reports_the_figures(tmp_path: Path) -> None:
     # Where the replay's CPU time went: every worker kind, the embedded Redis, the bench itself.
     assert {"ingest", "extract", "alert", "redis", "bench"} <= set(figures["cpu_s"])
     assert figures["cpu_s"]["extract"] > 0
+
+
+def test_cli_demo_stopped_by_sigterm_leaves_no_process_behind(tmp_path: Path) -> None:
+    import psutil
+
+    demo = subprocess.Popen(
+        [*PANTAU, "demo"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        parent = psutil.Process(demo.pid)
+
+        def workers() -> list[psutil.Process]:
+            return [
+                child
+                for child in parent.children(recursive=True)
+                if "celery" in " ".join(child.cmdline())
+            ]
+
+        wait_until(lambda: len(workers()) >= 3, 120, "pantau demo to start its workers")
+        spawned = [*parent.children(recursive=True)]  # Redis, workers, pool children
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=60) != 0
+        _gone, alive = psutil.wait_procs(spawned, timeout=30)
+        assert not alive, f"outlived pantau demo: {[p.cmdline()[:6] for p in alive]}"
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
