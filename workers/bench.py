@@ -276,3 +276,16 @@ def rss_growth(samples: dict[str, list[float]]) -> dict[str, float]:
         last = statistics.fmean(values[-tenth:])
         growth[kind] = round((last / first - 1) * 100, 1) if first else 0.0
     return growth
+
+
+def rss_by_tenth(samples: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Per kind: the mean RSS (MB) of each tenth of the run, to tell warm-up from a leak."""
+    shape = {}
+    for kind, values in samples.items():
+        if len(values) < 10:
+            continue
+        bounds = [len(values) * i // 10 for i in range(11)]
+        shape[kind] = [
+            round(statistics.fmean(values[bounds[i] : bounds[i + 1]]), 1) for i in range(10)
+        ]
+    return shape

@@ -613,6 +613,7 @@ def bench(
         "ratio": round(pipeline_aps / (inprocess_aps * extract_workers), 3),
         "rss_mb": {kind: round(v, 1) for kind, v in rss.peaks.items()},
         "rss_growth_pct": measure.rss_growth(rss.samples),
+        "rss_by_tenth_mb": measure.rss_by_tenth(rss.samples),
         "cpu_s": rss.cpu_s,
         "machine": measure.machine(),
     }
@@ -698,6 +699,7 @@ def _bench_at_rate(
         "extract_workers": extract_workers,
         "rss_mb": {kind: round(v, 1) for kind, v in rss.peaks.items()},
         "rss_growth_pct": measure.rss_growth(rss.samples),
+        "rss_by_tenth_mb": measure.rss_by_tenth(rss.samples),
         "cpu_s": rss.cpu_s,
         "machine": measure.machine(),
     }

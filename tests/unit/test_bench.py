@@ -21,3 +21,14 @@ def test_high_water_mark_keeps_a_peak_that_is_gone() -> None:
     now = me.memory_info().rss / 1e6
     assert high_water_mb(me) >= peak_while_held - 1  # the kernel syncs RSS counters lazily
     assert high_water_mb(me) - now > 60  # the 80 MB were returned, the peak still counts them
+
+
+def test_rss_by_tenth_gives_the_shape_of_the_run() -> None:
+    from workers.bench import rss_by_tenth, rss_growth
+
+    warm_then_flat = [100.0 + min(i, 20) for i in range(100)]  # rises for 20 samples, then flat
+    shape = rss_by_tenth({"extract": warm_then_flat, "short": [1.0, 2.0]})
+    assert set(shape) == {"extract"}  # fewer than ten samples: no shape
+    assert shape["extract"][0] == 104.5 and shape["extract"][1] == 114.5
+    assert shape["extract"][2:] == [120.0] * 8
+    assert rss_growth({"extract": warm_then_flat})["extract"] == 14.8  # the warm-up counts
