@@ -82,13 +82,16 @@ LEARN_ARTICLES = 1000
 
 
 # Articles per nlp.pipe batch (an extract message carries 16 by default). tok2vec keeps every
-# layer's arrays of a batch alive until the batch is done: ~100 MB at 16 IndoSum articles.
-PIPE_BATCH = 16
+# layer's arrays of a batch alive until the batch is done: ~100 MB at 16 IndoSum articles,
+# ~50 MB at 8. In-process A/B with the allocator setting below, 3 runs each: batch 16 70.1
+# articles per CPU-second, peak RSS 378 MB; batch 8 67.7, 329 MB. 8 keeps an extract worker
+# well under 400 MB for 3 % of its speed.
+PIPE_BATCH = 8
 # glibc gave the memory of those arrays back to the system after each batch and faulted it in
 # again for the next (~1,500 page faults per article, 6-9 % of an extract worker's CPU time in
 # the kernel). Keeping up to 512 MB of freed heap for reuse removes that: in-process A/B on
-# IndoSum, 3 runs each, 62.8 -> 70.1 articles per CPU-second, peak RSS unchanged (378 MB); the
-# RSS stays at its high-water mark instead of dipping between batches (docs/BENCHMARKS.md).
+# IndoSum, 3 runs each (batch 16), 62.8 -> 70.1 articles per CPU-second, peak RSS 379 -> 378
+# MB; the RSS stays at its high-water mark instead of dipping between batches (BENCHMARKS.md).
 MMAP_THRESHOLD = 32 * 1024 * 1024
 TRIM_THRESHOLD = 512 * 1024 * 1024
 
