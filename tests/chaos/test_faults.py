@@ -101,6 +101,9 @@ def test_extract_worker_sigkilled_mid_replay(
     unacked: that message is lost (seen in a run, 16 articles; see docs/RELIABILITY.md)."""
     articles = corpus()
     ids = [a.id for a in articles]
+    # Published at once just before the main process is aimed at: ten extract batches queued,
+    # so one is reserved however fast extraction kept up with the paced replay until then.
+    aimed = list(articles[-640:])
     with chaos_pipeline(
         chaos_redis,
         tmp_path / "var",
@@ -109,7 +112,7 @@ def test_extract_worker_sigkilled_mid_replay(
         extract_batch_size=64,
     ) as pipeline:
         started = time.monotonic()
-        replay = Replay(pipeline, articles, pause_s=0.5)
+        replay = Replay(pipeline, articles[:-640], pause_s=0.5)
         replay.start()
         assert wait_for(lambda: pipeline.counter("extracted") >= 150, 120), "no extraction"
         main = psutil.Process(pipeline.deployment.processes["extract"].pid)
@@ -121,6 +124,8 @@ def test_extract_worker_sigkilled_mid_replay(
         # main process soon after: kombu sweeps for expired unacked messages every ~100 s.
         resumed = wait_for(lambda: pipeline.counter("extracted") > before, 120)
         assert resumed, "extraction did not resume after the pool child was killed"
+        sent, spooled = publish(aimed, pipeline.outbox, pipeline.store)
+        assert (sent, spooled) == (len(aimed), 0)
         assert wait_for(lambda: _extract_reserved(pipeline), 60), "no batch to kill the worker in"
         orphans = [p.pid for p in main.children()]
         main.send_signal(signal.SIGKILL)
