@@ -30,8 +30,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _families(deployment: Deployment) -> dict[str, list[psutil.Process]]:
-    """Each worker kind's processes (main and pool children), the embedded Redis and this one."""
+def _families(
+    deployment: Deployment, workers_only: bool = False
+) -> dict[str, list[psutil.Process]]:
+    """Each worker kind's processes (main and pool children); unless `workers_only`, also the
+    embedded Redis ("redis") and this process ("bench")."""
     families: dict[str, list[psutil.Process]] = {}
     for kind, process in list(deployment.processes.items()):
         try:
@@ -39,6 +42,8 @@ def _families(deployment: Deployment) -> dict[str, list[psutil.Process]]:
             families[kind] = [main, *main.children(recursive=True)]
         except psutil.Error:
             continue
+    if workers_only:
+        return families
     if deployment.embedded is not None and deployment.embedded.process is not None:
         with contextlib.suppress(psutil.Error):
             families["redis"] = [psutil.Process(deployment.embedded.process.pid)]
@@ -78,7 +83,7 @@ def high_water_mb(proc: psutil.Process) -> float:
 
 
 @dataclass
-class RssSampler:
+class ProcessSampler:
     """Samples the RSS of every process of each worker kind; keeps the peak per process.
 
     The peak is the kernel's high-water mark (`high_water_mb`); the samples (RSS now) show
@@ -96,9 +101,7 @@ class RssSampler:
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def _sample(self) -> None:
-        for kind, family in _families(self.deployment).items():
-            if kind in ("redis", "bench"):
-                continue
+        for kind, family in _families(self.deployment, workers_only=True).items():
             rss, peaks = [], []
             for proc in family:
                 try:
@@ -116,7 +119,7 @@ class RssSampler:
         while not self._stop.wait(self.interval_s):
             self._sample()
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> ProcessSampler:
         self._cpu_start = cpu_seconds(self.deployment)
         self._thread = threading.Thread(target=self.run, daemon=True)
         self._thread.start()

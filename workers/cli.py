@@ -549,7 +549,7 @@ def bench(
             _enqueue(store, warm)
             measure.wait_completed(store, warm, 300)
             with (
-                measure.RssSampler(running) as rss,
+                measure.ProcessSampler(running) as rss,
                 _progress() as progress,
             ):
                 task = progress.add_task("replaying", total=len(raw) - warmup)
@@ -671,7 +671,7 @@ def _bench_at_rate(
                 run.publish(warm)
                 measure.wait_completed(store, warm, 300)
                 with (
-                    measure.RssSampler(running) as rss,
+                    measure.ProcessSampler(running) as rss,
                     _progress() as progress,
                 ):
                     task = progress.add_task(f"sending at {rate:g}/s", total=len(measured))
