@@ -229,10 +229,9 @@ def _connect(settings: Settings, ping: bool = True) -> Any:
 
 
 def _enqueue(store: Any, articles: list[Article]) -> None:
-    from workers.ingest.tasks import send_articles
+    from workers.ingest.tasks import send_accepted
 
-    send_articles(articles, store=store)
-    store.count("accepted", len(articles))
+    send_accepted(articles, store, quick=False)
 
 
 @app.command()

@@ -20,6 +20,8 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
+from thinc.api import Model, NumpyOps
+from threadpoolctl import threadpool_limits
 
 from workers.alert.watchlist import Watchlist
 from workers.domain import Article, Entity, Event, Extraction, utc_now
@@ -56,11 +58,35 @@ def watchlist_entries(watchlist: Watchlist) -> list[tuple[str, Entry]]:
 PRELOAD_LEXEMES = frozenset({"id"})
 
 
+# Matrix multiplies: thinc's CPU backend calls BLIS by default, whose kernels ran 21-26 GFLOP/s
+# per core on every host measured here; numpy's OpenBLAS ran 74-78 GFLOP/s on one core of the
+# same host (float32, tok2vec's shapes). tok2vec's multiplies were ~45 % of extraction time.
+def use_openblas(nlp: Language) -> Language:
+    """Point every layer of `nlp`'s models at numpy's ops (OpenBLAS matrix multiplies).
+
+    After loading rather than around it: spaCy builds some layers under its own ops (the NER's
+    output layer on resizing). The parser's greedy decoding calls BLIS from C either way.
+    """
+    ops = NumpyOps(use_blis=False)
+    for _name, component in nlp.pipeline:
+        model = getattr(component, "model", None)
+        if isinstance(model, Model):
+            for layer in model.walk():
+                layer.ops = ops
+    return nlp
+
+
+def one_blas_thread() -> None:
+    """One BLAS thread in this process: a worker process is one core's worth of extraction
+    (deployments scale by processes); two threads per process would oversubscribe the cores."""
+    threadpool_limits(1, user_api="blas")
+
+
 def load_pipeline(language: str, model_root: Path | None = None) -> Language:
     """The trained pipeline shipped for `language`, or a blank one; with sentence boundaries."""
     model_path = (model_root or models_dir()) / language
     if (model_path / "config.cfg").exists():
-        nlp = load_lean(model_path)
+        nlp = use_openblas(load_lean(model_path))
     else:
         if language != "xx":
             log.warning("no trained pipeline in %s; using the gazetteer only", model_path)
@@ -151,8 +177,10 @@ class Extractor:
 
     def warm_up(self, languages: Sequence[str] = ("id", "en")) -> None:
         """Ready this process for a stream of articles: pipelines and gazetteers loaded now
-        rather than on the first article, freed memory kept for the next batch."""
+        rather than on the first article, freed memory kept for the next batch, one BLAS
+        thread."""
         keep_freed_memory()
+        one_blas_thread()
         for language in languages:
             self.nlp(language)
             self.matcher(language)

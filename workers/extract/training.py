@@ -920,8 +920,9 @@ def evaluate_file(
     import spacy
 
     from workers.extract.evaluate import evaluate_ner, read_conll
+    from workers.extract.pipeline import use_openblas
 
-    nlp = spacy.load(model)
+    nlp = use_openblas(spacy.load(model))  # as the workers load it (same entities; faster)
     sents = read_conll(path)
     if relabel_gold:
         sents, _n = _relabel_all(sents, build_location_gazetteer())
@@ -931,10 +932,14 @@ def evaluate_file(
 def measure_speed(
     model: Path | str, indosum: Path, n_docs: int = 500, batch_size: int = 64
 ) -> dict[str, float]:
-    """Tokens/s (wall and per CPU-second) of nlp.pipe over the first `n_docs` IndoSum/Wikinews jsonl articles."""
+    """Tokens/s (wall and per CPU-second) of nlp.pipe over the first `n_docs` IndoSum/Wikinews
+    jsonl articles; loaded as the workers load it, with one BLAS thread (a per-core figure)."""
     import spacy
 
-    nlp = spacy.load(model)
+    from workers.extract.pipeline import one_blas_thread, use_openblas
+
+    one_blas_thread()
+    nlp = use_openblas(spacy.load(model))
     texts: list[str] = []
     with open(indosum, encoding="utf-8") as fh:
         for line in fh:

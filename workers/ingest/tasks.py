@@ -134,9 +134,13 @@ class SpoolFull(TransientError):
     """Redis is unreachable and the local outbox is full: the caller must retry later."""
 
 
-def send_accepted(articles: list[Article], store: Store) -> None:
-    """Send accepted articles (giving up after ~3 s: the caller spools) and count them."""
-    send_articles(articles, quick=True, store=store)
+def send_accepted(articles: list[Article], store: Store, quick: bool = True) -> None:
+    """Send accepted articles and count them.
+
+    `quick` gives up after ~3 s (callers that can spool: the API, feeds); without it the
+    send retries as long as Celery's publisher does (the demo and the bench, which own Redis).
+    """
+    send_articles(articles, quick=quick, store=store)
     store.count("accepted", len(articles))
 
 

@@ -135,3 +135,28 @@ def test_extract_stops_growing_the_vocabulary_after_learning(extractor: Extracto
     assert result.language == "id" and any(e.actor_id == "vladimir-putin" for e in result.entities)
     assert len(strings) == before
     assert "Zqxw7vbk" not in strings
+
+
+def test_pipelines_multiply_with_openblas_on_one_thread() -> None:
+    """Every layer of a shipped pipeline uses numpy's ops (OpenBLAS matrix multiplies, ~3x
+    BLIS's speed here), and a warmed-up extractor keeps BLAS to one thread per process."""
+    from thinc.api import NumpyOps
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    extractor = Extractor(load_watchlist(TEST_WATCHLIST))
+    with threadpool_limits(2, user_api="blas"):  # restored afterwards for the other tests
+        extractor.warm_up(languages=("id", "en"))
+        blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and set(blas) == {1}
+    for language in ("id", "en"):
+        nlp = extractor.nlp(language)
+        assert nlp.pipe_names, language
+        for _name, component in nlp.pipeline:
+            model = getattr(component, "model", None)
+            if model is None:
+                continue
+            for layer in model.walk():
+                assert isinstance(layer.ops, NumpyOps) and not layer.ops.use_blis, (
+                    language,
+                    layer.name,
+                )
