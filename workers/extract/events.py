@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from spacy.attrs import IDX, IS_SPACE, LENGTH
 
 from workers.domain import Entity, EntityRef, Event, Span
 from workers.resources import config_file
@@ -1775,24 +1776,33 @@ class _SentenceCoder:
         return -1
 
 
-def code_events(doc: Any, entities: list[Entity], lexicon: EventLexicon) -> list[Event]:
-    """Code PLOVER events in a spaCy Doc whose text is the article, given its entities."""
-    text = doc.text
+def code_events(
+    doc: Any, entities: list[Entity], lexicon: EventLexicon, text: str | None = None
+) -> list[Event]:
+    """Code PLOVER events in a spaCy Doc whose text is the article, given its entities.
+
+    `text`, when the caller has it, is the doc's text (spaCy's `doc.text` joins every token
+    anew on each call).
+    """
+    text = doc.text if text is None else text
     if not text or len(doc) == 0:
         return []
     ents = sorted(
         (e for e in entities if 0 <= e.start < e.end <= len(text)), key=lambda e: (e.start, -e.end)
     )
     ent_starts = [e.start for e in ents]
+    # Offsets and lengths as one array: no spaCy Token object per token and sentence.
+    columns = doc.to_array([IDX, LENGTH, IS_SPACE]).tolist()
     events: list[Event] = []
     for s, t in _sentences(doc):
         if t <= s:
             continue
         toks = []
-        for tok in doc[s:t]:
-            if tok.is_space:
+        for idx, length, is_space in columns[s:t]:
+            if is_space:
                 continue
-            toks.append(_Tok(tok.text, tok.text.lower(), tok.idx, tok.idx + len(tok.text)))
+            word = text[idx : idx + length]
+            toks.append(_Tok(word, word.lower(), idx, idx + length))
         if not toks:
             continue
         s_start, s_end = toks[0].start, toks[-1].end

@@ -226,7 +226,7 @@ class Extractor:
         code = hint if hint and pipeline_language(hint) != "xx" else detect_language(article.text)
         return code, pipeline_language(code)
 
-    def entities(self, doc: Doc, pipeline: str) -> list[Entity]:
+    def entities(self, doc: Doc, pipeline: str, text: str | None = None) -> list[Entity]:
         """Model entities and gazetteer matches, merged, with titles, actor links and short forms.
 
         Precedence: a watchlist alias wins over anything it overlaps (it names a watched actor);
@@ -234,7 +234,7 @@ class Extractor:
         spans the gazetteer (it carries a canonical id). A PER span loses its leading title
         ("Presiden Rusia Vladimir Putin" -> "Vladimir Putin", title "Presiden Rusia").
         """
-        text = doc.text
+        text = doc.text if text is None else text  # the same string; doc.text rebuilds it
         entries: dict[tuple[int, int], Entry] = {}
         watched: list[Span] = []
         known: list[Span] = []
@@ -285,13 +285,13 @@ class Extractor:
         ]
 
     def _extraction(self, article: Article, code: str, pipeline: str, doc: Doc) -> Extraction:
-        entities = self.entities(doc, pipeline)
+        entities = self.entities(doc, pipeline, article.text)
         events: list[Event] = []
         lexicon = self._events_for(pipeline)
         if lexicon is not None:
             from workers.extract.events import code_events
 
-            events = code_events(doc, entities, lexicon)
+            events = code_events(doc, entities, lexicon, article.text)
         return Extraction(
             article_id=article.id,
             story_id=article.story_id or article.id,
