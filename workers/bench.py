@@ -95,13 +95,21 @@ class ProcessSampler:
 
     deployment: Deployment
     interval_s: float = 0.5
+    # Finding a family's processes reads every process's /proc entry (psutil's children()):
+    # done every this many samples only, the same Process objects sampled in between.
+    rescan_every: int = 10
     peaks: dict[str, float] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _known: dict[str, list[psutil.Process]] = field(default_factory=dict)
+    _count: int = 0
 
     def _sample(self) -> None:
-        for kind, family in _families(self.deployment, workers_only=True).items():
+        if self._count % self.rescan_every == 0:
+            self._known = _families(self.deployment, workers_only=True)
+        self._count += 1
+        for kind, family in self._known.items():
             rss, peaks = [], []
             for proc in family:
                 try:

@@ -377,6 +377,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        refresh_per_second=4,  # rich's 10 redraws a second took CPU from the bench's pipeline
     )
 
 
