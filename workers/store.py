@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -495,15 +496,27 @@ class Store:
 
     # Evidence indexes -----------------------------------------------------------------------
 
-    def index_extraction(self, extraction: Extraction, at: float) -> None:
-        """Index a processed article by actor and event type for `GET /v1/articles` (bounded)."""
-        keys = {self.key("idx", "articles")}
-        keys |= {self.key("idx", "actor", e.canonical) for e in extraction.entities if e.canonical}
-        keys |= {self.key("idx", "event", ev.type) for ev in extraction.events}
+    def index_extractions(self, extractions: Sequence[Extraction], at: float) -> None:
+        """Index processed articles by actor and event type for `GET /v1/articles` (bounded).
+
+        One round trip for a batch: each index gets the batch's articles in one ZADD and is
+        trimmed (age, length) and given its TTL once.
+        """
+        members: dict[str, dict[str, float]] = defaultdict(dict)
+        for extraction in extractions:
+            keys = {self.key("idx", "articles")}
+            keys |= {
+                self.key("idx", "actor", e.canonical) for e in extraction.entities if e.canonical
+            }
+            keys |= {self.key("idx", "event", ev.type) for ev in extraction.events}
+            for key in keys:
+                members[key][extraction.article_id] = at
+        if not members:
+            return
         oldest = at - self.settings.article_ttl_s
         with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.zadd(key, {extraction.article_id: at})
+            for key, mapping in members.items():
+                pipe.zadd(key, mapping)
                 pipe.zremrangebyscore(key, "-inf", oldest)
                 pipe.zremrangebyrank(key, 0, -INDEX_MAXLEN - 1)
                 pipe.expire(key, self.settings.article_ttl_s)

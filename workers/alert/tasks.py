@@ -65,8 +65,8 @@ def evaluate(article_ids: list[str]) -> None:
                 metrics.ALERTS.labels(channel="stream", outcome="delivered").inc()
         for subscription in current_subscriptions:
             route(store, subscription, extraction, alerts)
-        store.index_extraction(extraction, time.time())
         metrics.PIPELINE_SECONDS.observe(_seconds_since(extraction.ingested_at))
+    store.index_extractions(extractions, time.time())
     store.count("alerts", recorded)
     store.count_once("completed", [e.article_id for e in extractions], value=f"{time.time():.3f}")
     store.settle([e.article_id for e in extractions])
