@@ -8,7 +8,8 @@ IndoSum dev articles, or generated Indonesian sentences without ../shared) and s
 once 300 have completed:
 
 - `sigterm`: a warm shutdown, as `docker stop` or a reboot does: running tasks finish, messages
-  reserved but not started go back to their queue at once;
+  reserved but not started go back to their queue at once (a task that finishes after the
+  signal is not acked and is done again elsewhere: celery/celery#3802; counted once);
 - `sigkill`: host B's process groups are killed, as a power cut does: what B held stays in
   kombu's unacked set until the visibility timeout (60 s here), then B comes back (its workers'
   start-up sweep restores the expired reservations; a surviving host's periodic sweep would,
@@ -49,6 +50,7 @@ from workers.settings import WORKER_KINDS, Settings
 from workers.store import Store
 
 ARTICLES = 1000
+REPLAY_CHUNK = 25  # articles per publish, as pushes would send them
 STOP_AFTER = 300  # completed articles when host B is stopped
 VISIBILITY_TIMEOUT_S = 60  # the minimum Settings allows
 # Host A also runs the deployment's one celery beat, whose reconciler re-sends an article still
@@ -88,8 +90,9 @@ class Replay(threading.Thread):
 
     def run(self) -> None:
         try:
-            for start in range(0, len(self.articles), 25):
-                publish(list(self.articles[start : start + 25]), self.outbox, self.store)
+            for start in range(0, len(self.articles), REPLAY_CHUNK):
+                chunk = self.articles[start : start + REPLAY_CHUNK]
+                publish(list(chunk), self.outbox, self.store)
                 time.sleep(0.25)
         except BaseException as error:  # reported by the test
             self.error = error
@@ -258,4 +261,10 @@ def test_multihost_work_splits_and_nothing_is_lost_when_a_host_stops(
         assert share_a[kind] > 0 and before_restart[kind] > 0, (kind, share_a, share_b)
         assert share_a[kind] + share_b[kind] >= ARTICLES, (kind, share_a, share_b)
         if how == "sigterm":
-            assert share_a[kind] + share_b[kind] == ARTICLES, (kind, share_a, share_b)
+            # A warm shutdown redoes at most the one message per worker that finished after the
+            # signal: Celery does not ack a late-acked task that completes during a warm
+            # shutdown and kombu restores it (celery/celery#3802, open); the stages are
+            # idempotent, so the counters above stay exact. The largest message is a
+            # replay chunk (25 articles).
+            redone = share_a[kind] + share_b[kind] - ARTICLES
+            assert 0 <= redone <= REPLAY_CHUNK, (kind, share_a, share_b)
