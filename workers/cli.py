@@ -228,12 +228,6 @@ def _connect(settings: Settings, ping: bool = True) -> Any:
     return store
 
 
-def _enqueue(store: Any, articles: list[Article]) -> None:
-    from workers.ingest.tasks import send_accepted
-
-    send_accepted(articles, store, quick=False)
-
-
 @app.command()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
@@ -290,6 +284,7 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 600,
 ) -> None:
     """The main job: start Redis and the three workers, ingest the seeds, print every alert."""
+    from workers.ingest.tasks import send_accepted
     from workers.runtime import deployment
 
     started = time.monotonic()
@@ -319,7 +314,7 @@ def demo(
                 f"workers ready in {time.monotonic() - started:.1f} s; "
                 f"ingesting {len(articles)} article(s) from {seeds_path}"
             )
-            _enqueue(store, articles)
+            send_accepted(articles, store, quick=False)
             _wait_drained(store, len(articles), timeout)
             alerts = store.read_alerts()
             for _entry_id, alert in alerts:
@@ -502,6 +497,7 @@ def bench(
     from workers.extract.pipeline import Extractor
     from workers.ingest.corpora import read_corpus
     from workers.ingest.normalise import normalise
+    from workers.ingest.tasks import SEND_BATCH, send_accepted
     from workers.runtime import deployment
     from workers.watchlist_source import WatchlistSource
 
@@ -546,7 +542,7 @@ def bench(
         with deployment(settings, {"ingest": 1, "extract": extract_workers, "alert": 1}) as running:
             store = _start_pipeline(running, settings)
             warm = [normalise(r, max_chars=settings.max_article_chars) for r in raw[:warmup]]
-            _enqueue(store, warm)
+            send_accepted(warm, store, quick=False)
             measure.wait_completed(store, warm, 300)
             with (
                 measure.ProcessSampler(running) as rss,
@@ -554,9 +550,18 @@ def bench(
             ):
                 task = progress.add_task("replaying", total=len(raw) - warmup)
                 started = time.time()
-                # Stamped at acceptance, like the API and `pantau ingest` do.
-                replay = [normalise(r, max_chars=settings.max_article_chars) for r in raw[warmup:]]
-                _enqueue(store, replay)
+                replay: list[Article] = []
+                # Normalised (stamped at acceptance, like the API and `pantau ingest` do) and
+                # sent a chunk at a time, as a producer accepts a stream: the workers start on
+                # the first chunk instead of idling while the whole replay is normalised
+                # (~0.2 s per 1,000 IndoSum articles, one core).
+                for start in range(warmup, len(raw), SEND_BATCH):
+                    chunk = [
+                        normalise(r, max_chars=settings.max_article_chars)
+                        for r in raw[start : start + SEND_BATCH]
+                    ]
+                    send_accepted(chunk, store, quick=False)
+                    replay.extend(chunk)
                 completed = measure.wait_completed(
                     store, replay, 3600, lambda n: progress.update(task, completed=n)
                 )

@@ -113,6 +113,12 @@ LEARN_ARTICLES = 1000
 # articles per CPU-second, peak RSS 378 MB; batch 8 67.7, 329 MB. 8 keeps an extract worker
 # well under 400 MB for 3 % of its speed.
 PIPE_BATCH = 8
+# ... and at most this many characters (a longer article goes alone). tok2vec's arrays grow with
+# a batch's tokens, and freed memory is kept for reuse (below), so a worker's RSS is set by the
+# largest batch it has met: capped by articles only, it rose by ~25 MB at the first batch of
+# eight long articles, hundreds of articles in. Capped by characters too, the largest batch is
+# met early (eight IndoSum articles average ~15,000 characters; the cap splits the longest).
+PIPE_CHARS = 20_000
 # glibc gave the memory of those arrays back to the system after each batch and faulted it in
 # again for the next (~1,500 page faults per article, 6-9 % of an extract worker's CPU time in
 # the kernel). Keeping up to 512 MB of freed heap for reuse removes that: in-process A/B on
@@ -120,6 +126,21 @@ PIPE_BATCH = 8
 # MB; the RSS stays at its high-water mark instead of dipping between batches (BENCHMARKS.md).
 MMAP_THRESHOLD = 32 * 1024 * 1024
 TRIM_THRESHOLD = 512 * 1024 * 1024
+
+
+def pipe_batches(texts: Sequence[str], size: int, chars: int) -> Iterator[list[int]]:
+    """Positions of `texts` in consecutive groups of at most `size` texts and `chars`
+    characters; a text longer than `chars` makes a group of its own."""
+    group: list[int] = []
+    total = 0
+    for position, text in enumerate(texts):
+        if group and (len(group) >= size or total + len(text) > chars):
+            yield group
+            group, total = [], 0
+        group.append(position)
+        total += len(text)
+    if group:
+        yield group
 
 
 def keep_freed_memory() -> bool:
@@ -212,11 +233,13 @@ class Extractor:
             # articles teach the vocabulary and the tokenizer cache instead (LEARN_ARTICLES).
             learning = self._seen[pipeline] < self.learn_articles
             with nullcontext() if learning else nlp.memory_zone():
-                docs = nlp.pipe(texts, batch_size=batch_size)
-                for index, doc in zip(indexes, docs, strict=True):
-                    results[index] = self._extraction(
-                        articles[index], languages[index][0], pipeline, doc
-                    )
+                for group in pipe_batches(texts, batch_size, PIPE_CHARS):
+                    docs = nlp.pipe([texts[i] for i in group], batch_size=len(group))
+                    for i, doc in zip(group, docs, strict=True):
+                        index = indexes[i]
+                        results[index] = self._extraction(
+                            articles[index], languages[index][0], pipeline, doc
+                        )
             self._seen[pipeline] += len(indexes)
         return [r for r in results if r is not None]
 

@@ -41,9 +41,13 @@ RETRY = {
 QUICK_PUBLISH = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
 
 
+# Articles per ingest message.
+SEND_BATCH = 64
+
+
 def send_articles(
     articles: list[Article],
-    batch_size: int = 64,
+    batch_size: int = SEND_BATCH,
     quick: bool = False,
     store: Store | None = None,
 ) -> None:

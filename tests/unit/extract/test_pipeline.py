@@ -160,3 +160,53 @@ def test_pipelines_multiply_with_openblas_on_one_thread() -> None:
                     language,
                     layer.name,
                 )
+
+
+def test_pipe_batches_cap_articles_and_characters() -> None:
+    from workers.extract.pipeline import pipe_batches
+
+    texts = ["a" * 10, "b" * 10, "c" * 10, "d" * 35, "e" * 5, "f" * 5, "g" * 5, "h" * 5]
+    groups = list(pipe_batches(texts, size=3, chars=30))
+    # In order, every text once; a 35-character text alone; never more than 3 or 30 characters
+    # unless alone.
+    assert groups == [[0, 1, 2], [3], [4, 5, 6], [7]]
+    assert list(pipe_batches([], size=3, chars=30)) == []
+
+
+def test_extract_many_splits_long_batches_and_keeps_order(extractor: Extractor) -> None:
+    """Articles of a message go through nlp.pipe in several groups when they are long: each
+    result still belongs to its article and equals extracting that article alone."""
+    from workers.extract import pipeline
+
+    filler = " Pasar saham ditutup menguat pada perdagangan hari ini." * 60
+    texts = [
+        f"Presiden Rusia Vladimir Putin tiba di Jakarta.{filler}",
+        "President Vladimir Putin met Kim Jong Un in Pyongyang on Tuesday.",
+        f"Menteri Luar Negeri Korea Utara Choe Son Hui tiba di Moskow.{filler}",
+        "Prabowo Subianto berbicara di Surabaya.",
+    ]
+    articles = [
+        Article(
+            id=f"a{i}",
+            text=text,
+            language="en" if i == 1 else "id",
+            content_hash=f"h{i}",
+            ingested_at="2024-10-29T00:00:00Z",
+        )
+        for i, text in enumerate(texts)
+    ]
+    alone = [extractor.extract_many([a])[0] for a in articles]
+    saved = pipeline.PIPE_CHARS
+    try:
+        pipeline.PIPE_CHARS = len(texts[2]) + 50  # room for one long and one short article
+        indonesian = [texts[0], texts[2], texts[3]]  # the English one goes its own way
+        assert list(pipeline.pipe_batches(indonesian, 8, pipeline.PIPE_CHARS)) == [[0], [1, 2]]
+        together = extractor.extract_many(articles)
+    finally:
+        pipeline.PIPE_CHARS = saved
+    assert [r.article_id for r in together] == ["a0", "a1", "a2", "a3"]
+    for one, many in zip(alone, together, strict=True):
+        assert one.entities == many.entities and one.events == many.events
+    assert [r.language for r in together] == ["id", "en", "id", "id"]
+    assert any(e.actor_id == "vladimir-putin" for e in together[0].entities)
+    assert any(e.actor_id == "kim-jong-un" for e in together[1].entities)
