@@ -118,7 +118,8 @@ class EmbeddedRedis:
             "--maxmemory-policy",
             "noeviction",
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        with sigterm_deferred():
+            self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 20
         while not _answers(self.url):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -246,7 +247,7 @@ class Deployment:
         """Start one child process in its own session, logging to `<data_dir>/logs/<name>.log`."""
         path = self.log_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as logfile:
+        with open(path, "ab") as logfile, sigterm_deferred():
             self.processes[name] = subprocess.Popen(
                 command,
                 env=worker_env(self.settings, name, self.redis_url),
@@ -492,5 +493,29 @@ def deployment(
             signal.signal(signal.SIGTERM, previous)
 
 
+# `deployment` turns SIGTERM into SystemExit wherever the main thread is. Raised inside
+# `subprocess.Popen` after the fork but before the Popen is stored, it would leave that child
+# running with nobody to stop it (seen once in the demo's SIGTERM test: a worker outlived the
+# demo). Inside `sigterm_deferred` the exit waits until the child is recorded.
+_sigterm: dict[str, int | None] = {"deferring": 0, "pending": None}
+
+
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    if _sigterm["deferring"]:
+        _sigterm["pending"] = signum
+        return
     raise SystemExit(128 + signum)
+
+
+@contextmanager
+def sigterm_deferred() -> Iterator[None]:
+    """Hold a SIGTERM-caused exit (`deployment`'s handler) until the block has run."""
+    _sigterm["deferring"] = (_sigterm["deferring"] or 0) + 1
+    try:
+        yield
+    finally:
+        _sigterm["deferring"] = (_sigterm["deferring"] or 1) - 1
+    pending = _sigterm["pending"]
+    if pending is not None and not _sigterm["deferring"]:
+        _sigterm["pending"] = None
+        raise SystemExit(128 + pending)

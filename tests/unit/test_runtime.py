@@ -239,3 +239,31 @@ def test_healthcheck_fails_when_nothing_answers() -> None:
         metrics_port_alert=_closed_port(),
     )
     assert healthcheck(settings, timeout_s=2) == 1
+
+
+def test_sigterm_during_a_spawn_exits_only_after_the_child_is_recorded() -> None:
+    """`deployment` turns SIGTERM into SystemExit; one arriving while a child process is being
+    started must wait until the child is stored, or nothing would stop that child."""
+    import os
+    import signal
+    import time
+
+    from workers import runtime
+
+    recorded: list[str] = []
+    previous = signal.signal(signal.SIGTERM, runtime._exit_on_sigterm)
+    try:
+        with pytest.raises(SystemExit) as exited, runtime.sigterm_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # Python runs the handler here, inside the block
+            recorded.append("child")
+        assert exited.value.code == 128 + signal.SIGTERM
+        # Outside such a block the exit is immediate, and nothing stays pending.
+        with pytest.raises(SystemExit):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            recorded.append("not reached")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert recorded == ["child"]
+    assert runtime._sigterm == {"deferring": 0, "pending": None}
