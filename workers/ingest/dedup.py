@@ -108,7 +108,8 @@ def shingles(text: str, k: int = SHINGLE_WORDS) -> set[str]:
         return set()
     if len(tokens) < k:
         return {" ".join(tokens)}
-    return {" ".join(tokens[i : i + k]) for i in range(len(tokens) - k + 1)}
+    # zip of the list and its shifts by 1..k-1: every run of k consecutive tokens
+    return set(map(" ".join, zip(*(tokens[i:] for i in range(k)), strict=False)))
 
 
 @dataclass(frozen=True)
@@ -148,9 +149,7 @@ def signature(text: str) -> Signature:
         return Signature(values=(), shingle_count=0)
     # crc32: a stable 32-bit hash in C, several times cheaper per shingle than blake2b; the
     # NUM_PERM random permutations below do the MinHash mixing.
-    hashed = np.fromiter(
-        (zlib.crc32(g.encode("utf-8")) for g in grams), dtype=np.uint64, count=len(grams)
-    )
+    hashed = np.fromiter(map(zlib.crc32, map(str.encode, grams)), dtype=np.uint64, count=len(grams))
     mins = np.full(NUM_PERM, np.iinfo(np.uint64).max, dtype=np.uint64)
     for start in range(0, len(hashed), _CHUNK):
         block = hashed[start : start + _CHUNK].reshape(1, -1)
