@@ -65,3 +65,22 @@ def test_index_extractions_by_actor_and_event_bounded_and_aged(
         store.index_extractions([], NOW + 2)  # nothing to index: no error
     finally:
         store.drop_namespace()
+
+
+def test_index_a_large_batch_in_one_call(redis_url: str, tmp_path: Path) -> None:
+    """A batch larger than one ZADD of the script (500 members) is indexed whole, and every
+    index of the batch gets its own members only."""
+    store = Store.connect(redis_url, make_settings(redis_url, tmp_path, article_ttl_s=3600))
+    try:
+        batch = [
+            _extraction(f"b{i}", ["ru"] if i % 2 else ["kp"], ["CONSULT"] if i < 3 else [])
+            for i in range(1201)
+        ]
+        store.index_extractions(batch, NOW)
+        assert store.redis.zcard(store.key("idx", "articles")) == 1201
+        assert store.redis.zcard(store.key("idx", "actor", "ru")) == 600
+        assert store.redis.zcard(store.key("idx", "actor", "kp")) == 601
+        assert sorted(store.find_articles(None, "CONSULT", NOW - 60, 10)) == ["b0", "b1", "b2"]
+        assert store.redis.zscore(store.key("idx", "actor", "kp"), "b1200") == NOW
+    finally:
+        store.drop_namespace()
