@@ -497,12 +497,18 @@ def deployment(
 # `subprocess.Popen` after the fork but before the Popen is stored, it would leave that child
 # running with nobody to stop it (seen once in the demo's SIGTERM test: a worker outlived the
 # demo). Inside `sigterm_deferred` the exit waits until the child is recorded.
-_sigterm: dict[str, int | None] = {"deferring": 0, "pending": None}
+@dataclass
+class _Sigterm:
+    deferring: int = 0  # nesting depth of sigterm_deferred blocks
+    pending: int | None = None  # the signal that arrived inside one
+
+
+_sigterm = _Sigterm()
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    if _sigterm["deferring"]:
-        _sigterm["pending"] = signum
+    if _sigterm.deferring:
+        _sigterm.pending = signum
         return
     raise SystemExit(128 + signum)
 
@@ -510,12 +516,11 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 @contextmanager
 def sigterm_deferred() -> Iterator[None]:
     """Hold a SIGTERM-caused exit (`deployment`'s handler) until the block has run."""
-    _sigterm["deferring"] = (_sigterm["deferring"] or 0) + 1
+    _sigterm.deferring += 1
     try:
         yield
     finally:
-        _sigterm["deferring"] = (_sigterm["deferring"] or 1) - 1
-    pending = _sigterm["pending"]
-    if pending is not None and not _sigterm["deferring"]:
-        _sigterm["pending"] = None
-        raise SystemExit(128 + pending)
+        _sigterm.deferring -= 1
+    if _sigterm.pending is not None and not _sigterm.deferring:
+        signum, _sigterm.pending = _sigterm.pending, None
+        raise SystemExit(128 + signum)

@@ -266,4 +266,4 @@ def test_sigterm_during_a_spawn_exits_only_after_the_child_is_recorded() -> None
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert recorded == ["child"]
-    assert runtime._sigterm == {"deferring": 0, "pending": None}
+    assert runtime._sigterm.deferring == 0 and runtime._sigterm.pending is None

@@ -117,7 +117,7 @@ PIPE_BATCH = 8
 # a batch's tokens, and freed memory is kept for reuse (below), so a worker's RSS is set by the
 # largest batch it has met: capped by articles only, it rose by ~25 MB at the first batch of
 # eight long articles, hundreds of articles in. Capped by characters too, the largest batch is
-# met early (eight IndoSum articles average ~15,000 characters; the cap splits the longest).
+# met early (eight IndoSum articles average ~16,700 characters; the cap splits 9 % of batches).
 PIPE_CHARS = 20_000
 # glibc gave the memory of those arrays back to the system after each batch and faulted it in
 # again for the next (~1,500 page faults per article, 6-9 % of an extract worker's CPU time in
