@@ -521,6 +521,7 @@ def sigterm_deferred() -> Iterator[None]:
         yield
     finally:
         _sigterm.deferring -= 1
-    if _sigterm.pending is not None and not _sigterm.deferring:
-        signum, _sigterm.pending = _sigterm.pending, None
-        raise SystemExit(128 + signum)
+        if _sigterm.pending is not None and not _sigterm.deferring:
+            signum, _sigterm.pending = _sigterm.pending, None
+            # Also when the block failed: the exit replaces that error (kept as its context).
+            raise SystemExit(128 + signum)

@@ -258,6 +258,12 @@ def test_sigterm_during_a_spawn_exits_only_after_the_child_is_recorded() -> None
             time.sleep(0.05)  # Python runs the handler here, inside the block
             recorded.append("child")
         assert exited.value.code == 128 + signal.SIGTERM
+        # A block that fails still exits: the SIGTERM is not lost with the error.
+        with pytest.raises(SystemExit) as failed, runtime.sigterm_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            raise OSError("no such executable")
+        assert isinstance(failed.value.__context__, OSError)
         # Outside such a block the exit is immediate, and nothing stays pending.
         with pytest.raises(SystemExit):
             os.kill(os.getpid(), signal.SIGTERM)
