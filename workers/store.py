@@ -88,16 +88,10 @@ local score, oldest, maxlen, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local at = 5
 for _, key in ipairs(KEYS) do
   local n = tonumber(ARGV[at])
-  at = at + 1
-  for first = 0, n - 1, 500 do
-    local args = {}
-    for j = first, math.min(first + 499, n - 1) do
-      args[#args + 1] = score
-      args[#args + 1] = ARGV[at + j]
-    end
-    redis.call('ZADD', key, unpack(args))
+  for j = at + 1, at + n do
+    redis.call('ZADD', key, score, ARGV[j])
   end
-  at = at + n
+  at = at + n + 1
   redis.call('ZREMRANGEBYSCORE', key, '-inf', oldest)
   redis.call('ZREMRANGEBYRANK', key, 0, -maxlen - 1)
   redis.call('EXPIRE', key, ttl)
@@ -524,10 +518,10 @@ class Store:
     def index_extractions(self, extractions: Sequence[Extraction], at: float) -> None:
         """Index processed articles by actor and event type for `GET /v1/articles` (bounded).
 
-        One script call for a batch: each index gets the batch's articles (score `at`) in one
-        ZADD and is trimmed (age, length) and given its TTL once.
+        One script call for a batch: each index gets the batch's articles (score `at`) and is
+        trimmed (age, length) and given its TTL once.
         """
-        members: dict[str, dict[str, None]] = defaultdict(dict)  # ordered sets of article ids
+        members: dict[str, set[str]] = defaultdict(set)
         for extraction in extractions:
             keys = {self.key("idx", "articles")}
             keys |= {
@@ -535,7 +529,7 @@ class Store:
             }
             keys |= {self.key("idx", "event", ev.type) for ev in extraction.events}
             for key in keys:
-                members[key][extraction.article_id] = None
+                members[key].add(extraction.article_id)
         if not members:
             return
         ttl = self.settings.article_ttl_s

@@ -68,8 +68,8 @@ def test_index_extractions_by_actor_and_event_bounded_and_aged(
 
 
 def test_index_a_large_batch_in_one_call(redis_url: str, tmp_path: Path) -> None:
-    """A batch larger than one ZADD of the script (500 members) is indexed whole, and every
-    index of the batch gets its own members only."""
+    """A large batch is indexed whole in one call, and every index of the batch gets its own
+    members only."""
     store = Store.connect(redis_url, make_settings(redis_url, tmp_path, article_ttl_s=3600))
     try:
         batch = [
