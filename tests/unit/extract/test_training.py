@@ -19,6 +19,7 @@ from workers.extract.evaluate import (
 from workers.extract.training import (
     build_location_gazetteer,
     nerp_with_teacher,
+    pretrain_tok2vec,
     read_btc,
     read_idner,
     read_nergrit,
@@ -29,6 +30,7 @@ from workers.extract.training import (
     read_wnut17,
     relabel_locations,
     sentences_to_docs,
+    write_pretrain_text,
 )
 
 
@@ -269,3 +271,61 @@ def test_nerp_with_teacher_marks_teacher_entities_missing(tmp_path: Path) -> Non
     sents, stats = nerp_with_teacher(p, teacher)
     assert sents[0][1] == ["-", "-", "O", "B-LOC", "O", "-"]
     assert stats["o_to_missing_ORG"] == 2 and stats["o_kept"] == 2
+
+
+def _news_dir(tmp_path: Path) -> Path:
+    """A data directory with one IndoSum article and one Wikinews article, shaped as upstream."""
+    import json
+
+    (tmp_path / "indosum").mkdir(parents=True)
+    (tmp_path / "wikinews-en").mkdir()
+    indosum = {
+        "paragraphs": [
+            [
+                ["Menteri", "Luar", "Negeri", "Choe", "Son", "Hui", "tiba", "."],
+                ["Dia", "bertemu", "Lavrov", "."],
+            ],
+            [["Jakarta", "."]],
+        ]
+    }
+    (tmp_path / "indosum" / "indosum_dev_union.jsonl").write_text(json.dumps(indosum) + "\n")
+    body = "Brazil Hu Jintao had lunch today with the President of Brazil .\nShort line .\n" + (
+        "Some Brazilian ministers were also at the lunch in Brasilia . " * 3
+    )
+    wikinews = {"body": body}
+    (tmp_path / "wikinews-en" / "wikinews_en_tosca.jsonl").write_text(json.dumps(wikinews) + "\n")
+    return tmp_path
+
+
+def test_pretrain_text_is_paragraphs_of_five_words_or_more(tmp_path: Path) -> None:
+    import json
+
+    data = _news_dir(tmp_path / "data")
+    id_lines = write_pretrain_text("id", data, tmp_path / "id.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in id_lines] == [
+        {"text": "Menteri Luar Negeri Choe Son Hui tiba . Dia bertemu Lavrov ."}
+    ]
+    en_lines = write_pretrain_text("en", data, tmp_path / "en.jsonl").read_text().splitlines()
+    texts = [json.loads(line)["text"] for line in en_lines]
+    assert texts[0] == "Brazil Hu Jintao had lunch today with the President of Brazil ."
+    assert len(texts) == 2 and texts[1].startswith("Some Brazilian ministers")
+    with pytest.raises(ValueError, match="unsupported language"):
+        write_pretrain_text("fr", data, tmp_path / "fr.jsonl")
+
+
+def test_pretrain_writes_weights_the_ner_config_can_start_from(tmp_path: Path) -> None:
+    """One epoch of spaCy's pretraining on the Indonesian config; the weights load into its tok2vec."""
+    from spacy.util import load_config, load_model_from_config
+
+    from workers.extract.training import CONFIG_DIR
+
+    data = _news_dir(tmp_path / "data")
+    weights = pretrain_tok2vec("id", data, tmp_path / "pretrain", epochs=1)
+    assert weights.name == "model0.bin" and weights.stat().st_size > 100_000
+    config = load_config(CONFIG_DIR / "ner_id.cfg")
+    nlp = load_model_from_config(config, auto_fill=True)
+    nlp.initialize()
+    tok2vec = nlp.get_pipe("tok2vec").model
+    before = tok2vec.to_bytes()
+    tok2vec.from_bytes(weights.read_bytes())
+    assert tok2vec.to_bytes() != before
