@@ -828,13 +828,13 @@ def train_static_vectors(
 # Pretraining the tok2vec (spaCy's character objective) on unlabelled news text
 # ---------------------------------------------------------------------------------------------
 PRETRAIN_MIN_WORDS = 5  # shorter paragraphs (datelines, captions) are left out
-PRETRAIN_EPOCHS = {"en": 10, "id": 15}  # ~30 min each on one core at ~9,000 words/s
+PRETRAIN_EPOCHS = {"en": 10, "id": 15}  # measured: en ~20 min, id ~32 min on one core each
 
 
 def pretrain_paragraphs(lang: str, data_dir: Path) -> Iterable[str]:
     """Unlabelled paragraphs for `spacy pretrain`: id = IndoSum (its tokenised sentences joined
-    by spaces, 1.13 M words), en = Wikinews bodies (one line each, 1.81 M words). Neither holds
-    any held-out evaluation text."""
+    by spaces, 1.13 M words), en = Wikinews bodies (one line each, 1.81 M words). Neither shares
+    a sentence with the NER evaluation sets (checked: docs/EVALUATION-NER.md)."""
     d = Path(data_dir)
     if lang == "id":
         with open(d / "indosum/indosum_dev_union.jsonl", encoding="utf-8") as fh:
