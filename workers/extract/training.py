@@ -15,7 +15,7 @@ import random
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -749,6 +749,20 @@ def _clean_words(words: Iterable[str]) -> list[str]:
     return [w for w in ("".join(t.lower().split()) for t in words) if w]
 
 
+def indosum_paragraphs(data_dir: Path) -> Iterator[list[list[str]]]:
+    """IndoSum's paragraphs, each a list of tokenised sentences (unlabelled Indonesian news)."""
+    with open(Path(data_dir) / "indosum/indosum_dev_union.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            yield from json.loads(line)["paragraphs"]
+
+
+def wikinews_bodies(data_dir: Path) -> Iterator[str]:
+    """The body text of every Wikinews article (unlabelled English news, CC BY 2.5)."""
+    with open(Path(data_dir) / "wikinews-en/wikinews_en_tosca.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            yield json.loads(line)["body"]
+
+
 def vector_corpus(lang: str, data_dir: Path) -> list[list[str]]:
     """Lower-cased unlabelled sentences: id = IndoSum + NER train split; en = Wikinews (CC BY 2.5) + NER train split."""
     import spacy
@@ -756,18 +770,15 @@ def vector_corpus(lang: str, data_dir: Path) -> list[list[str]]:
     d = Path(data_dir)
     sents: list[list[str]] = []
     if lang == "id":
-        with open(d / "indosum/indosum_dev_union.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                for para in json.loads(line)["paragraphs"]:
-                    sents.extend(_clean_words(s) for s in para)
+        for para in indosum_paragraphs(d):
+            sents.extend(_clean_words(s) for s in para)
         sents.extend(_clean_words(t) for t, _ in build_id_corpus(d, relabel=False).train)
     elif lang == "en":
         tok = spacy.blank("en").tokenizer
-        with open(d / "wikinews-en/wikinews_en_tosca.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                for chunk in json.loads(line)["body"].split("  "):
-                    if chunk.strip():
-                        sents.append(_clean_words(t.text for t in tok(chunk)))
+        for body in wikinews_bodies(d):
+            for chunk in body.split("  "):
+                if chunk.strip():
+                    sents.append(_clean_words(t.text for t in tok(chunk)))
         sents.extend(_clean_words(t) for t, _ in english_split(d).train)
     else:
         raise ValueError(f"unsupported language: {lang}")
@@ -835,16 +846,12 @@ def pretrain_paragraphs(lang: str, data_dir: Path) -> Iterable[str]:
     """Unlabelled paragraphs for `spacy pretrain`: id = IndoSum (its tokenised sentences joined
     by spaces, 1.13 M words), en = Wikinews bodies (one line each, 1.81 M words). Neither shares
     a sentence with the NER evaluation sets (checked: docs/EVALUATION-NER.md)."""
-    d = Path(data_dir)
     if lang == "id":
-        with open(d / "indosum/indosum_dev_union.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                for para in json.loads(line)["paragraphs"]:
-                    yield " ".join(" ".join(sentence) for sentence in para)
+        for para in indosum_paragraphs(data_dir):
+            yield " ".join(" ".join(sentence) for sentence in para)
     elif lang == "en":
-        with open(d / "wikinews-en/wikinews_en_tosca.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                yield from json.loads(line)["body"].split("\n")
+        for body in wikinews_bodies(data_dir):
+            yield from body.split("\n")
     else:
         raise ValueError(f"unsupported language: {lang}")
 
