@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import platform
+import queue
 import statistics
 import threading
 import time
@@ -300,3 +302,106 @@ def rss_by_tenth(samples: dict[str, list[float]]) -> dict[str, list[float]]:
             round(statistics.fmean(values[bounds[i] : bounds[i + 1]]), 1) for i in range(10)
         ]
     return shape
+
+
+def messages(articles: list[Article], size: int) -> list[list[Article]]:
+    """The articles in slices of one extract message each, as the workers get them."""
+    return [articles[start : start + size] for start in range(0, len(articles), size)]
+
+
+def _extract_shared(
+    watchlist: Any,
+    warm: list[Article],
+    batches: list[list[Article]],
+    size: int,
+    claimed: Any,
+    barrier: Any,
+    finished: Any,
+) -> None:
+    """One process of `parallel_seconds`: load, warm up, wait for the others, then take the
+    next unclaimed batch until none is left."""
+    extractor = ready_extractor(watchlist, warm, size)
+    barrier.wait()
+    done = 0
+    while True:
+        with claimed.get_lock():
+            index = claimed.value
+            claimed.value += 1
+        if index >= len(batches):
+            break
+        done += len(extractor.extract_many(batches[index]))
+    finished.put((time.monotonic(), done))
+
+
+def parallel_seconds(
+    watchlist: Any, warm: list[Article], batches: list[list[Article]], k: int, size: int
+) -> float:
+    """Wall seconds for K fresh processes to extract `batches` at once.
+
+    Each takes the next batch when it is free, as the extract workers take messages, so the
+    last batches are shared the same way.
+
+    Each process loads its own models (spawned, not forked: a forked copy would pay a
+    copy-on-write fault for every page it writes, and so would this process afterwards),
+    warms up, and waits at a barrier; the clock runs from the common start to the last one's
+    end. This is what K cores give extraction with nothing else running: on a shared cache and
+    memory bus, K extractions at once do not run K times as fast as one.
+    """
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(k + 1)
+    finished = context.Queue()
+    claimed = context.Value("i", 0)
+    processes = [
+        context.Process(
+            target=_extract_shared,
+            args=(watchlist, warm, batches, size, claimed, barrier, finished),
+        )
+        for _ in range(k)
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait(timeout=600)
+    started = time.monotonic()
+    ends: list[tuple[float, int]] = []
+    while len(ends) < k:
+        try:
+            ends.append(finished.get(timeout=1.0))
+        except queue.Empty:
+            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if failed:
+                for process in processes:
+                    process.kill()
+                raise RuntimeError(
+                    f"an in-process extraction child exited with {failed[0]}"
+                ) from None
+    for process in processes:
+        process.join()
+    extracted = sum(done for _, done in ends)
+    expected = sum(len(batch) for batch in batches)
+    if extracted != expected:
+        raise RuntimeError(f"in-process extraction at once: {extracted} of {expected} articles")
+    return max(end for end, _ in ends) - started
+
+
+def ready_extractor(watchlist: Any, warm: list[Article], size: int, events: bool = True) -> Any:
+    """A freshly loaded Extractor that has extracted the warm-up articles, like a worker's.
+
+    Fresh for each timed run: an extractor's first articles teach it new words
+    (`LEARN_ARTICLES`), so one that has seen the replay would run it again faster than any
+    worker does.
+    """
+    from workers.extract.pipeline import Extractor
+
+    extractor = Extractor(watchlist, events=events)
+    extractor.warm_up()
+    for batch in messages(warm, size):
+        extractor.extract_many(batch)
+    return extractor
+
+
+def inprocess_seconds(extractor: Any, articles: list[Article], size: int) -> float:
+    """Wall seconds for `extractor` to extract the articles one message-sized slice at a time."""
+    started = time.perf_counter()
+    for batch in messages(articles, size):
+        extractor.extract_many(batch)
+    return time.perf_counter() - started

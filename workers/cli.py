@@ -494,7 +494,6 @@ def bench(
     With --rate: send articles at a steady rate and measure ingest-to-alert latency instead.
     """
     from workers import bench as measure
-    from workers.extract.pipeline import Extractor
     from workers.ingest.corpora import read_corpus
     from workers.ingest.normalise import normalise
     from workers.ingest.tasks import SEND_BATCH, send_accepted
@@ -538,10 +537,21 @@ def bench(
     if rate is not None:
         _bench_at_rate(settings, raw, warmup, rate, webhook, extract_workers, as_json)
         return
+    # Slices of one extract message each, as the workers get them: the learning phase and
+    # memory zones (decided per call) switch at the same points as in a worker.
+    size = settings.extract_batch_size
+    warm = [normalise(r, max_chars=settings.max_article_chars) for r in raw[:warmup]]
+    # The in-process baseline is measured before the replay and again after it, each time by a
+    # fresh extractor, and the ratio uses their mean: this machine's speed drifts by several
+    # per cent within a minute, and one measurement on one side would put that into the ratio.
+    err.print("measuring in-process extraction before the replay...")
+    same_articles = [normalise(r, max_chars=settings.max_article_chars) for r in raw[warmup:]]
+    before = measure.ready_extractor(current, warm, size)
+    before_s = measure.inprocess_seconds(before, same_articles, size)
+    del before, same_articles
     try:
         with deployment(settings, {"ingest": 1, "extract": extract_workers, "alert": 1}) as running:
             store = _start_pipeline(running, settings)
-            warm = [normalise(r, max_chars=settings.max_article_chars) for r in raw[:warmup]]
             send_accepted(warm, store, quick=False)
             measure.wait_completed(store, warm, 300)
             with (
@@ -574,32 +584,25 @@ def bench(
         raise _fail(f"{error} (logs in {data_dir / 'logs'})", code=1) from error
     shutil.rmtree(data_dir, ignore_errors=True)
 
-    err.print("measuring in-process extraction on the same articles...")
-    # Slices of one extract message each, as the workers get them: the learning phase and
-    # memory zones (decided per call) switch at the same points as in a worker.
-    size = settings.extract_batch_size
-
-    def extract_all(extractor: Extractor, articles: list[Article]) -> None:
-        for start in range(0, len(articles), size):
-            extractor.extract_many(articles[start : start + size])
-
-    extractor = Extractor(current)
-    extractor.warm_up()
-    extract_all(extractor, warm)
+    err.print("measuring in-process extraction on the same articles, after the replay...")
+    extractor = measure.ready_extractor(current, warm, size)
     nlp = extractor.nlp("id")
     # In a memory zone: tokenising outside one would leave every word of the replay in the
     # vocabulary, and the timed runs below would start warmer than the workers ever are.
     with nlp.memory_zone():
         tokens = sum(len(nlp.make_doc(a.text)) for a in replay)
-    in_started = time.perf_counter()
-    extract_all(extractor, replay)
-    in_elapsed = time.perf_counter() - in_started
-    without_events = Extractor(current, events=False)
-    without_events.warm_up()
-    extract_all(without_events, warm)
-    bare_started = time.perf_counter()
-    extract_all(without_events, replay)
-    bare_elapsed = time.perf_counter() - bare_started
+    after_s = measure.inprocess_seconds(extractor, replay, size)
+    del extractor
+    parallel_s = None
+    if extract_workers > 1:
+        # K extractions at once, each in a fresh process of its own: what K cores give
+        # extraction on this machine with nothing else running.
+        parallel_s = measure.parallel_seconds(
+            current, warm, measure.messages(replay, size), extract_workers, size
+        )
+    without_events = measure.ready_extractor(current, warm, size, events=False)
+    bare_elapsed = measure.inprocess_seconds(without_events, replay, size)
+    in_elapsed = (before_s + after_s) / 2
     pipeline_aps = completed / elapsed
     inprocess_aps = len(replay) / in_elapsed
     result = {
@@ -611,9 +614,13 @@ def bench(
         "tokens_per_s": round(tokens / elapsed, 1),
         "latency_ms": latency,
         "inprocess_articles_per_s": round(inprocess_aps, 2),
+        "inprocess_before_after_articles_per_s": [
+            round(len(replay) / before_s, 2),
+            round(len(replay) / after_s, 2),
+        ],
         "inprocess_tokens_per_s": round(tokens / in_elapsed, 1),
         "inprocess_no_events_articles_per_s": round(len(replay) / bare_elapsed, 2),
-        "event_coding_overhead": round(in_elapsed / bare_elapsed - 1, 3),
+        "event_coding_overhead": round(after_s / bare_elapsed - 1, 3),
         "extract_workers": extract_workers,
         "ratio": round(pipeline_aps / (inprocess_aps * extract_workers), 3),
         "rss_mb": {kind: round(v, 1) for kind, v in rss.peaks.items()},
@@ -622,6 +629,15 @@ def bench(
         "cpu_s": rss.cpu_s,
         "machine": measure.machine(),
     }
+    if parallel_s is not None:
+        parallel_aps = len(replay) / parallel_s
+        result |= {
+            "inprocess_parallel_articles_per_s": round(parallel_aps, 2),
+            # How far K extractions at once fall short of K times one: the machine's part.
+            "inprocess_scaling": round(parallel_aps / (inprocess_aps * extract_workers), 3),
+            # The pipeline against K in-process extractions at once: the queue's part.
+            "ratio_vs_parallel": round(pipeline_aps / parallel_aps, 3),
+        }
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
         return
@@ -636,8 +652,15 @@ def bench(
     )
     console.print(
         f"in-process  {result['inprocess_articles_per_s']} articles/s, "
-        f"{result['inprocess_tokens_per_s']} tokens/s; ratio {result['ratio']}"
+        f"{result['inprocess_tokens_per_s']} tokens/s (mean of before and after the replay: "
+        f"{result['inprocess_before_after_articles_per_s']}); ratio {result['ratio']}"
     )
+    if parallel_s is not None:
+        console.print(
+            f"in-process  {result['inprocess_parallel_articles_per_s']} articles/s with "
+            f"{extract_workers} at once (scaling {result['inprocess_scaling']}); pipeline / that "
+            f"{result['ratio_vs_parallel']}"
+        )
     console.print(f"events      add {result['event_coding_overhead']:.1%} to in-process extraction")
     console.print(f"peak RSS    {result['rss_mb']} MB")
     console.print(f"CPU seconds {result['cpu_s']} during the replay")

@@ -185,7 +185,11 @@ def test_cli_bench_replays_and_reports_the_figures(tmp_path: Path) -> None:
             )
             out.write(json.dumps({"id": f"a{i}", "text": text, "language": "id"}) + "\n")
     result = _run(
-        ["bench", "--corpus", str(corpus), "--articles", "24", "--warmup", "4", "--json"],
+        [
+            "bench",
+            *("--corpus", str(corpus), "--articles", "24", "--warmup", "4"),
+            *("--extract-workers", "2", "--json"),
+        ],
         tmp_path,
         PANTAU_WATCHLIST=str(TEST_WATCHLIST),
     )
@@ -193,9 +197,21 @@ def test_cli_bench_replays_and_reports_the_figures(tmp_path: Path) -> None:
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["completed"] == figures["articles"] == 24
     assert figures["articles_per_s"] > 0 and figures["tokens_per_s"] > 0
-    assert figures["inprocess_articles_per_s"] > 0 and figures["extract_workers"] == 1
-    ratio = figures["articles_per_s"] / figures["inprocess_articles_per_s"]
+    assert figures["extract_workers"] == 2
+    # The in-process baseline is the mean of one run before the replay and one after it.
+    before, after = figures["inprocess_before_after_articles_per_s"]
+    mean_rate = 24 / ((24 / before + 24 / after) / 2)
+    assert figures["inprocess_articles_per_s"] == pytest.approx(mean_rate, rel=0.01)
+    ratio = figures["articles_per_s"] / (figures["inprocess_articles_per_s"] * 2)
     assert figures["ratio"] == pytest.approx(ratio, rel=0.01) and ratio > 0
+    # Two in-process extractions at once (the bench checks that they extracted all 24).
+    parallel = figures["inprocess_parallel_articles_per_s"]
+    assert parallel > 0
+    scaling = parallel / (figures["inprocess_articles_per_s"] * 2)
+    assert figures["inprocess_scaling"] == pytest.approx(scaling, rel=0.01)
+    assert figures["ratio_vs_parallel"] == pytest.approx(
+        figures["articles_per_s"] / parallel, rel=0.01
+    )
     latency = figures["latency_ms"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
     assert set(figures["rss_mb"]) == {"ingest", "extract", "alert"}
