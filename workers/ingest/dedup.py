@@ -66,7 +66,6 @@ _PRIME = np.uint64(4294967311)  # smallest prime above 2**32
 _MASK32 = np.uint64(0xFFFFFFFF)
 _CHUNK = 4096  # shingles per vectorised step (bounds memory on very long texts)
 _WORD = re.compile(r"\w+")
-_NOT_WORD = re.compile(r"[^\w\s]+")  # punctuation and symbols: what exact dedup ignores
 
 
 def _coefficients() -> tuple[np.ndarray, np.ndarray]:
@@ -85,9 +84,12 @@ _A, _B = _coefficients()
 
 
 def normalise(text: str) -> str:
-    """NFKC, case-folded, punctuation removed, whitespace collapsed: what the hashes see."""
-    text = unicodedata.normalize("NFKC", text or "").casefold()
-    return " ".join(_NOT_WORD.sub(" ", text).split())
+    """NFKC, case-folded, punctuation removed, whitespace collapsed: what the hashes see.
+
+    That is the words (`words`) joined by single spaces: every character is a word character,
+    whitespace, or neither (punctuation, symbols), and the words are the runs of the first.
+    """
+    return " ".join(words(text))
 
 
 def content_hash(text: str) -> str:

@@ -16,8 +16,12 @@ from workers.ingest.urls import canonical_url
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]{0,500})?/?>")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_LINE_EDGES = re.compile(r" ?\n ?")
+# Runs of spaces become one space. Only runs that change match (two or more characters, or
+# one that is not a plain space): matching every single space between words as well costs
+# half of `clean_text`'s time in replacements that change nothing.
+_SPACE = "[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]"
+_SPACES = re.compile(f"[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]{_SPACE}*| {_SPACE}+")
+_LINE_EDGES = re.compile(r" \n ?|\n ")  # a space either side of a line end (likewise)
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
@@ -33,7 +37,10 @@ def clean_text(text: str) -> str:
     if "<" in text and _TAG.search(text):
         text = _TAG.sub(" ", text)
     text = _SPACES.sub(" ", _CONTROL.sub(" ", _INVISIBLE.sub("", text)))
-    return _BLANK_LINES.sub("\n\n", _LINE_EDGES.sub("\n", text)).strip()
+    text = _LINE_EDGES.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
 
 
 def _one_line(value: str | None, limit: int = 1000) -> str | None:
