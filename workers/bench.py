@@ -315,13 +315,14 @@ def _extract_shared(
     batches: list[list[Article]],
     size: int,
     claimed: Any,
-    barrier: Any,
-    finished: Any,
+    go: Any,
+    reports: Any,
 ) -> None:
-    """One process of `parallel_seconds`: load, warm up, wait for the others, then take the
-    next unclaimed batch until none is left."""
+    """One process of `parallel_seconds`: load, warm up, say so, wait for the signal, then
+    take the next unclaimed batch until none is left."""
     extractor = ready_extractor(watchlist, warm, size)
-    barrier.wait()
+    reports.put(("ready", 0.0, 0))
+    go.wait()
     done = 0
     while True:
         with claimed.get_lock():
@@ -330,7 +331,7 @@ def _extract_shared(
         if index >= len(batches):
             break
         done += len(extractor.extract_many(batches[index]))
-    finished.put((time.monotonic(), done))
+    reports.put(("done", time.monotonic(), done))
 
 
 def parallel_seconds(
@@ -343,44 +344,54 @@ def parallel_seconds(
 
     Each process loads its own models (spawned, not forked: a forked copy would pay a
     copy-on-write fault for every page it writes, and so would this process afterwards),
-    warms up, and waits at a barrier; the clock runs from the common start to the last one's
-    end. This is what K cores give extraction with nothing else running: on a shared cache and
-    memory bus, K extractions at once do not run K times as fast as one.
+    warms up, and waits until all are ready; the clock runs from the common start to the last
+    one's end. This is what K cores give extraction with nothing else running: on a shared
+    cache and memory bus, K extractions at once do not run K times as fast as one.
     """
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(k + 1)
-    finished = context.Queue()
+    go = context.Event()
+    reports = context.Queue()
     claimed = context.Value("i", 0)
     processes = [
         context.Process(
             target=_extract_shared,
-            args=(watchlist, warm, batches, size, claimed, barrier, finished),
+            args=(watchlist, warm, batches, size, claimed, go, reports),
         )
         for _ in range(k)
     ]
     for process in processes:
         process.start()
-    barrier.wait(timeout=600)
+
+    def collect(kind: str) -> list[tuple[float, int]]:
+        """One report of `kind` from every process; a process that dies first is an error."""
+        got: list[tuple[float, int]] = []
+        while len(got) < k:
+            try:
+                report_kind, moment, count = reports.get(timeout=1.0)
+            except queue.Empty:
+                failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+                if failed:
+                    for process in processes:
+                        process.kill()
+                    raise RuntimeError(
+                        f"an in-process extraction process exited with code {failed[0]}"
+                    ) from None
+                continue
+            if report_kind == kind:
+                got.append((moment, count))
+        return got
+
+    collect("ready")
     started = time.monotonic()
-    ends: list[tuple[float, int]] = []
-    while len(ends) < k:
-        try:
-            ends.append(finished.get(timeout=1.0))
-        except queue.Empty:
-            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
-            if failed:
-                for process in processes:
-                    process.kill()
-                raise RuntimeError(
-                    f"an in-process extraction child exited with {failed[0]}"
-                ) from None
+    go.set()
+    ends = collect("done")
     for process in processes:
         process.join()
-    extracted = sum(done for _, done in ends)
+    extracted = sum(count for _, count in ends)
     expected = sum(len(batch) for batch in batches)
     if extracted != expected:
         raise RuntimeError(f"in-process extraction at once: {extracted} of {expected} articles")
-    return max(end for end, _ in ends) - started
+    return max(moment for moment, _ in ends) - started
 
 
 def ready_extractor(watchlist: Any, warm: list[Article], size: int, events: bool = True) -> Any:

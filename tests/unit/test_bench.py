@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import psutil
 import pytest
@@ -32,3 +33,13 @@ def test_rss_by_tenth_gives_the_shape_of_the_run() -> None:
     assert shape["extract"][0] == 104.5 and shape["extract"][1] == 114.5
     assert shape["extract"][2:] == [120.0] * 8
     assert rss_growth({"extract": warm_then_flat})["extract"] == 14.8  # the warm-up counts
+
+
+def test_parallel_extraction_reports_a_process_that_dies_instead_of_waiting() -> None:
+    from workers.bench import parallel_seconds
+
+    # No watchlist: each spawned process fails while building its gazetteer, before it is ready.
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="exited with code 1"):
+        parallel_seconds(None, [], [], k=2, size=16)
+    assert time.monotonic() - started < 120
