@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -410,9 +411,27 @@ def ready_extractor(watchlist: Any, warm: list[Article], size: int, events: bool
     return extractor
 
 
-def inprocess_seconds(extractor: Any, articles: list[Article], size: int) -> float:
-    """Wall seconds for `extractor` to extract the articles one message-sized slice at a time."""
-    started = time.perf_counter()
+def inprocess_seconds(extractor: Any, articles: list[Article], size: int) -> tuple[float, float]:
+    """Wall and CPU seconds for `extractor` to extract the articles one message-sized slice at
+    a time."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     for batch in messages(articles, size):
         extractor.extract_many(batch)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu_started
+
+
+def extract_cpu_seconds(metrics_dir: Path) -> float:
+    """`pantau_extract_cpu_seconds_total` of a deployment's extract processes so far, read from
+    their multiprocess metric files (pool children that exited included)."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))
+    return sum(
+        sample.value
+        for family in registry.collect()
+        if family.name == "pantau_extract_cpu_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )

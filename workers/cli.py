@@ -547,13 +547,15 @@ def bench(
     err.print("measuring in-process extraction before the replay...")
     same_articles = [normalise(r, max_chars=settings.max_article_chars) for r in raw[warmup:]]
     before = measure.ready_extractor(current, warm, size)
-    before_s = measure.inprocess_seconds(before, same_articles, size)
+    before_s, before_cpu = measure.inprocess_seconds(before, same_articles, size)
     del before, same_articles
     try:
         with deployment(settings, {"ingest": 1, "extract": extract_workers, "alert": 1}) as running:
             store = _start_pipeline(running, settings)
             send_accepted(warm, store, quick=False)
             measure.wait_completed(store, warm, 300)
+            extract_metrics = settings.metrics_dir / "extract"
+            extract_cpu = measure.extract_cpu_seconds(extract_metrics)
             with (
                 measure.ProcessSampler(running) as rss,
                 _progress() as progress,
@@ -576,6 +578,7 @@ def bench(
                     store, replay, 3600, lambda n: progress.update(task, completed=n)
                 )
                 finished = max(t for t in store.completion_times([a.id for a in replay]) if t)
+            extract_cpu = measure.extract_cpu_seconds(extract_metrics) - extract_cpu
             elapsed = finished - started
             latency = measure.latency_ms(store, replay)
             if settings.redis_url:
@@ -591,7 +594,7 @@ def bench(
     # vocabulary, and the timed runs below would start warmer than the workers ever are.
     with nlp.memory_zone():
         tokens = sum(len(nlp.make_doc(a.text)) for a in replay)
-    after_s = measure.inprocess_seconds(extractor, replay, size)
+    after_s, after_cpu = measure.inprocess_seconds(extractor, replay, size)
     del extractor
     parallel_s = None
     if extract_workers > 1:
@@ -601,7 +604,7 @@ def bench(
             current, warm, measure.messages(replay, size), extract_workers, size
         )
     without_events = measure.ready_extractor(current, warm, size, events=False)
-    bare_elapsed = measure.inprocess_seconds(without_events, replay, size)
+    bare_elapsed, _ = measure.inprocess_seconds(without_events, replay, size)
     in_elapsed = (before_s + after_s) / 2
     pipeline_aps = completed / elapsed
     inprocess_aps = len(replay) / in_elapsed
@@ -623,6 +626,13 @@ def bench(
         "event_coding_overhead": round(after_s / bare_elapsed - 1, 3),
         "extract_workers": extract_workers,
         "ratio": round(pipeline_aps / (inprocess_aps * extract_workers), 3),
+        # Where the ratio goes: the share of the K extract cores' time the workers spent inside
+        # the extraction pipeline (the rest went to the queue's own work and to idling), and
+        # the CPU that extraction took per article in the workers and in-process.
+        "extract_cpu_s": round(extract_cpu, 3),
+        "extract_cpu_share": round(extract_cpu / (extract_workers * elapsed), 3),
+        "extract_cpu_ms_per_article": round(1000 * extract_cpu / len(replay), 2),
+        "inprocess_cpu_ms_per_article": round(1000 * (before_cpu + after_cpu) / 2 / len(replay), 2),
         "rss_mb": {kind: round(v, 1) for kind, v in rss.peaks.items()},
         "rss_growth_pct": measure.rss_growth(rss.samples),
         "rss_by_tenth_mb": measure.rss_by_tenth(rss.samples),

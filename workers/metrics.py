@@ -71,6 +71,10 @@ STORY_MERGES = Counter(
     "pantau_story_merges_total", "Near-duplicates and revisions joined to an existing story."
 )
 FEED_POLLS = Counter("pantau_feed_polls_total", "Feed polls by outcome.", ["outcome"])
+EXTRACT_CPU_SECONDS = Counter(
+    "pantau_extract_cpu_seconds",
+    "CPU seconds extract processes spent inside the extraction pipeline (spaCy, event coding).",
+)
 ENTITIES = Counter("pantau_entities_total", "Entities found, by label.", ["label"])
 EVENTS = Counter("pantau_events_total", "Events coded, by PLOVER type.", ["type"])
 ALERTS = Counter(

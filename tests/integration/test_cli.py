@@ -212,6 +212,15 @@ def test_cli_bench_replays_and_reports_the_figures(tmp_path: Path) -> None:
     assert figures["ratio_vs_parallel"] == pytest.approx(
         figures["articles_per_s"] / parallel, rel=0.01
     )
+    # The extract workers' CPU inside the pipeline, from their multiprocess metric files: two
+    # processes cannot spend more than two cores' time, and it is counted once per article.
+    share = figures["extract_cpu_s"] / (2 * figures["seconds"])
+    assert figures["extract_cpu_share"] == pytest.approx(share, rel=0.03, abs=0.002)
+    assert 0 < figures["extract_cpu_share"] <= 1.0
+    assert figures["extract_cpu_ms_per_article"] == pytest.approx(
+        1000 * figures["extract_cpu_s"] / 24, abs=0.5
+    )
+    assert figures["inprocess_cpu_ms_per_article"] > 0
     latency = figures["latency_ms"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
     assert set(figures["rss_mb"]) == {"ingest", "extract", "alert"}

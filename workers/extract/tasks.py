@@ -69,6 +69,7 @@ def extract_batch(article_ids: list[str]) -> None:
             len(article_ids) - len(articles),
             len(article_ids),
         )
+    cpu_started = time.process_time()
     try:
         _inject_fault(articles)
         results = extractor().extract_many(articles)
@@ -93,6 +94,7 @@ def extract_batch(article_ids: list[str]) -> None:
                     retries=0,
                 )
                 metrics.ARTICLES.labels(stage="extract", outcome="dead_lettered").inc()
+    metrics.EXTRACT_CPU_SECONDS.inc(time.process_time() - cpu_started)
     store.save_extractions(results)
     store.count_once("extracted", [r.article_id for r in results])
     app.send_task("pantau.alert.evaluate", args=[[r.article_id for r in results]])
