@@ -46,7 +46,12 @@ class Settings(BaseSettings):
     feeds: Path | None = Field(default=None, description="Feeds YAML; default config/feeds.yaml.")
     feed_tick_s: float = Field(default=15.0, gt=0, description="How often beat checks feeds.")
     max_article_chars: int = Field(default=1_000_000, ge=1000)
-    extract_batch_size: int = Field(default=16, ge=1, le=512)
+    extract_batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=512,
+        description="Articles per extract message (fewer messages: less Celery work per article).",
+    )
 
     outbound_allowlist: str = Field(
         default="",
