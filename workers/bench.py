@@ -423,14 +423,11 @@ def inprocess_seconds(extractor: Any, articles: list[Article], size: int) -> tup
 def extract_cpu_seconds(metrics_dir: Path) -> float:
     """`pantau_extract_cpu_seconds_total` of a deployment's extract processes so far, read from
     their multiprocess metric files (pool children that exited included)."""
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
+    from workers.metrics import multiprocess_registry
 
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(metrics_dir))
     return sum(
         sample.value
-        for family in registry.collect()
+        for family in multiprocess_registry(str(metrics_dir)).collect()
         if family.name == "pantau_extract_cpu_seconds"
         for sample in family.samples
         if sample.name.endswith("_total")

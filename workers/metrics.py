@@ -122,11 +122,12 @@ class QueueDepthCollector(Collector):
         )
 
 
-def multiprocess_registry() -> CollectorRegistry:
-    """A registry that sums the multiprocess files of every process of this kind."""
+def multiprocess_registry(path: str | None = None) -> CollectorRegistry:
+    """A registry that sums the multiprocess files of every process of one kind: this
+    process's (PROMETHEUS_MULTIPROC_DIR) or, with `path`, another deployment's."""
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        MultiProcessCollector(registry)
+    if path or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry, path=path)
     return registry
 
 
