@@ -82,14 +82,18 @@ def on_worker_shutdown(**_: Any) -> None:
 
 @signals.worker_process_init.connect
 def on_process_init(**_: Any) -> None:
-    """In each pool child: mark the kind up and load heavy resources before the first task."""
+    """In each pool child: load heavy resources before the first task, then mark the kind up.
+
+    Up means ready: an extract child that is still loading its models (seconds) is not counted
+    by `pantau_worker_up`, and `Deployment.wait_ready` waits for it.
+    """
     kind = os.environ.get("PANTAU_WORKER_KIND", "")
-    if kind in WORKER_KINDS:
-        metrics.WORKER_UP.labels(kind=kind).set(1)
     if kind == "extract":
         from workers.extract import tasks as extract_tasks
 
         extract_tasks.extractor()
+    if kind in WORKER_KINDS:
+        metrics.WORKER_UP.labels(kind=kind).set(1)
 
 
 @signals.worker_process_shutdown.connect

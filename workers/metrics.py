@@ -82,7 +82,7 @@ ALERTS = Counter(
 )
 WORKER_UP = Gauge(
     "pantau_worker_up",
-    "1 while a worker process of this kind runs.",
+    "1 while a pool child of this kind is ready for tasks (its models loaded).",
     ["kind"],
     multiprocess_mode="liveall",
 )
@@ -129,6 +129,19 @@ def multiprocess_registry(path: str | None = None) -> CollectorRegistry:
     if path or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry, path=path)
     return registry
+
+
+def children_up(path: str) -> int:
+    """How many pool children of one kind are ready for tasks: the sum of `pantau_worker_up`
+    in that kind's multiprocess directory (a child's gauge goes when it exits)."""
+    return round(
+        sum(
+            sample.value
+            for family in multiprocess_registry(path).collect()
+            if family.name == "pantau_worker_up"
+            for sample in family.samples
+        )
+    )
 
 
 _server_lock = threading.Lock()

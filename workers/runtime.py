@@ -302,15 +302,22 @@ class Deployment:
             self.start_workers((kind,))
 
     def wait_ready(self, store: object, timeout_s: float = 180) -> None:
-        """Wait until every started worker has registered and heartbeats."""
+        """Wait until every started worker has registered and heartbeats, and every pool child
+        is ready for tasks (an extract child has loaded its models): work sent after this
+        starts at once on every child."""
+        from workers.metrics import children_up
         from workers.store import Store
 
         assert isinstance(store, Store)
-        pids = {p.pid for kind, p in self.processes.items() if kind in WORKER_KINDS}
+        kinds = [kind for kind in self.processes if kind in WORKER_KINDS]
+        pids = {self.processes[kind].pid for kind in kinds}
         deadline = time.monotonic() + timeout_s
         while True:
             ready = {w["pid"] for w in store.workers() if w["alive"]}
-            if pids <= ready:
+            if pids <= ready and all(
+                children_up(str(self.settings.metrics_dir / kind)) >= self.concurrency.get(kind, 1)
+                for kind in kinds
+            ):
                 return
             for kind, process in self.processes.items():
                 if process.poll() is not None:

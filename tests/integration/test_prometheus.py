@@ -17,7 +17,9 @@ from workers import app as celery_app
 from workers.domain import RawArticle
 from workers.ingest.normalise import normalise
 from workers.ingest.tasks import send_articles
+from workers.metrics import children_up
 from workers.runtime import Deployment, free_port
+from workers.settings import WORKER_KINDS
 from workers.store import Store
 
 PROMETHEUS = shutil.which("prometheus")
@@ -103,6 +105,10 @@ def test_prometheus_scrapes_rates_and_latency_quantiles(
     scraped_pipeline: tuple[Store, str],
 ) -> None:
     store, prom = scraped_pipeline
+    # wait_ready returned only once every pool child was up, i.e. ready for tasks (an extract
+    # child has loaded its models by then)
+    for kind in WORKER_KINDS:
+        assert children_up(str(store.settings.metrics_dir / kind)) == 1, kind
     wait_until(lambda: len(_query(prom, "up == 1")) == 3, 60, "Prometheus to see the three workers")
     deadline = time.monotonic() + 20
     sent = 0

@@ -1,8 +1,10 @@
 """`pantau up`'s supervision as pure pieces: the --workers spec, the restart backoff, the
-supervisor's schedule (with stand-in processes and a fake clock), and the container health check."""
+supervisor's schedule (with stand-in processes and a fake clock), the container health check, and
+when a pool child counts as up (`pantau_worker_up`)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -273,3 +275,58 @@ def test_sigterm_during_a_spawn_exits_only_after_the_child_is_recorded() -> None
         signal.signal(signal.SIGTERM, previous)
     assert recorded == ["child"]
     assert runtime._sigterm.deferring == 0 and runtime._sigterm.pending is None
+
+
+# Pool children up ----------------------------------------------------------------------------------
+
+_CHILD = """
+import os, sys
+from prometheus_client import multiprocess
+from workers import metrics
+metrics.WORKER_UP.labels(kind=sys.argv[1]).set(1)
+if sys.argv[2] == "exits":
+    multiprocess.mark_process_dead(os.getpid())  # what worker_process_shutdown does
+"""
+
+
+def test_children_up_counts_the_ready_children_of_one_kind(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from workers.metrics import children_up
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    assert children_up(str(tmp_path)) == 0
+    for kind, fate in [("extract", "stays"), ("extract", "stays"), ("extract", "exits")]:
+        subprocess.run([sys.executable, "-c", _CHILD, kind, fate], env=env, check=True)
+    assert children_up(str(tmp_path)) == 2
+
+
+_INIT = """
+import sys
+from workers import lifecycle
+from workers.extract import tasks
+
+def fail():
+    raise RuntimeError("models missing")
+
+tasks.extractor = fail if sys.argv[1] == "fails" else (lambda: None)
+try:
+    lifecycle.on_process_init()
+except RuntimeError:
+    pass
+"""
+
+
+@pytest.mark.parametrize(("loading", "up"), [("loads", 1), ("fails", 0)])
+def test_an_extract_child_is_up_only_once_its_models_loaded(
+    tmp_path: Path, loading: str, up: int
+) -> None:
+    import subprocess
+    import sys
+
+    from workers.metrics import children_up
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PANTAU_WORKER_KIND": "extract"}
+    subprocess.run([sys.executable, "-c", _INIT, loading], env=env, check=True)
+    assert children_up(str(tmp_path)) == up
