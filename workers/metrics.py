@@ -133,7 +133,11 @@ def multiprocess_registry(path: str | None = None) -> CollectorRegistry:
 
 def children_up(path: str) -> int:
     """How many pool children of one kind are ready for tasks: the sum of `pantau_worker_up`
-    in that kind's multiprocess directory (a child's gauge goes when it exits)."""
+    in that kind's multiprocess directory. A child that exits cleanly takes its gauge with it;
+    one killed outright leaves it until its worker is started again (the directory is emptied
+    then). 0 while the directory does not exist yet."""
+    if not os.path.isdir(path):
+        return 0
     return round(
         sum(
             sample.value

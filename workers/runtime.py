@@ -314,10 +314,8 @@ class Deployment:
         deadline = time.monotonic() + timeout_s
         while True:
             ready = {w["pid"] for w in store.workers() if w["alive"]}
-            if pids <= ready and all(
-                children_up(str(self.settings.metrics_dir / kind)) >= self.concurrency.get(kind, 1)
-                for kind in kinds
-            ):
+            up = {kind: children_up(str(self.settings.metrics_dir / kind)) for kind in kinds}
+            if pids <= ready and all(up[kind] >= self.concurrency.get(kind, 1) for kind in kinds):
                 return
             for kind, process in self.processes.items():
                 if process.poll() is not None:
@@ -326,7 +324,13 @@ class Deployment:
                         f"{self.settings.data_dir / 'logs' / (kind + '.log')}"
                     )
             if time.monotonic() > deadline:
-                raise PantauError(f"workers not ready after {timeout_s:.0f} s")
+                children = ", ".join(
+                    f"{kind} {up[kind]} of {self.concurrency.get(kind, 1)}" for kind in kinds
+                )
+                raise PantauError(
+                    f"workers not ready after {timeout_s:.0f} s (pool children ready: {children}; "
+                    f"logs in {self.settings.data_dir / 'logs'})"
+                )
             time.sleep(0.2)
 
     def dead_processes(self) -> list[str]:

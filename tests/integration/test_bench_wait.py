@@ -1,4 +1,5 @@
-"""The bench's wait for a replay: by counters, confirmed article by article (real Redis)."""
+"""The bench's wait for a replay (by counters, confirmed article by article) and the
+deployment's wait for its workers, against a real Redis."""
 
 from __future__ import annotations
 
@@ -53,4 +54,31 @@ def test_wait_completed_names_what_is_missing_at_the_deadline(
         with pytest.raises(TimeoutError, match="2 of 3 articles not done"):
             wait_completed(store, articles, 1.5, check_every_s=0.5)
     finally:
+        store.drop_namespace()
+
+
+def test_wait_ready_names_the_kinds_whose_pool_children_are_not_ready(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Registered worker processes whose pool children never come up (stand-ins: `sleep`)."""
+    import subprocess
+
+    from workers.errors import PantauError
+    from workers.runtime import Deployment
+
+    settings = make_settings(redis_url, tmp_path)
+    store = Store.connect(redis_url, settings)
+    deployment = Deployment(settings, concurrency={"ingest": 1, "extract": 2, "alert": 1})
+    try:
+        for kind in ("ingest", "extract", "alert"):
+            deployment.processes[kind] = subprocess.Popen(["sleep", "60"])
+            store.register_worker(f"{kind}@test", kind, deployment.processes[kind].pid, "test")
+        with pytest.raises(
+            PantauError, match=r"pool children ready: ingest 0 of 1, extract 0 of 2"
+        ):
+            deployment.wait_ready(store, timeout_s=1)
+    finally:
+        for process in deployment.processes.values():
+            process.kill()
+            process.wait()
         store.drop_namespace()

@@ -296,6 +296,7 @@ def test_children_up_counts_the_ready_children_of_one_kind(tmp_path: Path) -> No
     from workers.metrics import children_up
 
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    assert children_up(str(tmp_path / "not-yet")) == 0
     assert children_up(str(tmp_path)) == 0
     for kind, fate in [("extract", "stays"), ("extract", "stays"), ("extract", "exits")]:
         subprocess.run([sys.executable, "-c", _CHILD, kind, fate], env=env, check=True)
