@@ -431,12 +431,6 @@ def inprocess_seconds(extractor: Any, articles: list[Article], size: int) -> tup
 def extract_cpu_seconds(metrics_dir: Path) -> float:
     """`pantau_extract_cpu_seconds_total` of a deployment's extract processes so far, read from
     their multiprocess metric files (pool children that exited included)."""
-    from workers.metrics import multiprocess_registry
+    from workers.metrics import sample_sum
 
-    return sum(
-        sample.value
-        for family in multiprocess_registry(str(metrics_dir)).collect()
-        if family.name == "pantau_extract_cpu_seconds"
-        for sample in family.samples
-        if sample.name.endswith("_total")
-    )
+    return sample_sum(str(metrics_dir), "pantau_extract_cpu_seconds_total")

@@ -131,21 +131,25 @@ def multiprocess_registry(path: str | None = None) -> CollectorRegistry:
     return registry
 
 
+def sample_sum(path: str, sample: str) -> float:
+    """The sum of one sample (`pantau_worker_up`, `pantau_extract_cpu_seconds_total`, ...) over
+    the multiprocess files in `path`, one kind's directory; 0 while it does not exist yet."""
+    if not os.path.isdir(path):
+        return 0.0
+    return sum(
+        s.value
+        for family in multiprocess_registry(path).collect()
+        for s in family.samples
+        if s.name == sample
+    )
+
+
 def children_up(path: str) -> int:
     """How many pool children of one kind are ready for tasks: the sum of `pantau_worker_up`
     in that kind's multiprocess directory. A child that exits cleanly takes its gauge with it;
     one killed outright leaves it until its worker is started again (the directory is emptied
     then). 0 while the directory does not exist yet."""
-    if not os.path.isdir(path):
-        return 0
-    return round(
-        sum(
-            sample.value
-            for family in multiprocess_registry(path).collect()
-            if family.name == "pantau_worker_up"
-            for sample in family.samples
-        )
-    )
+    return round(sample_sum(path, "pantau_worker_up"))
 
 
 _server_lock = threading.Lock()

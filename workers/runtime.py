@@ -309,13 +309,13 @@ class Deployment:
         from workers.store import Store
 
         assert isinstance(store, Store)
-        kinds = [kind for kind in self.processes if kind in WORKER_KINDS]
-        pids = {self.processes[kind].pid for kind in kinds}
+        wanted = {k: self.concurrency.get(k, 1) for k in self.processes if k in WORKER_KINDS}
+        pids = {self.processes[kind].pid for kind in wanted}
         deadline = time.monotonic() + timeout_s
         while True:
             ready = {w["pid"] for w in store.workers() if w["alive"]}
-            up = {kind: children_up(str(self.settings.metrics_dir / kind)) for kind in kinds}
-            if pids <= ready and all(up[kind] >= self.concurrency.get(kind, 1) for kind in kinds):
+            up = {kind: children_up(str(self.settings.metrics_dir / kind)) for kind in wanted}
+            if pids <= ready and all(up[kind] >= n for kind, n in wanted.items()):
                 return
             for kind, process in self.processes.items():
                 if process.poll() is not None:
@@ -324,9 +324,7 @@ class Deployment:
                         f"{self.settings.data_dir / 'logs' / (kind + '.log')}"
                     )
             if time.monotonic() > deadline:
-                children = ", ".join(
-                    f"{kind} {up[kind]} of {self.concurrency.get(kind, 1)}" for kind in kinds
-                )
+                children = ", ".join(f"{kind} {up[kind]} of {n}" for kind, n in wanted.items())
                 raise PantauError(
                     f"workers not ready after {timeout_s:.0f} s (pool children ready: {children}; "
                     f"logs in {self.settings.data_dir / 'logs'})"
