@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import spacy
 from spacy.symbols import NORM, ORTH
@@ -44,3 +46,67 @@ def test_split_exceptions_keeps_every_exception_that_is_not_a_plain_hyphen_word(
     words, rest = split_exceptions(rules)
     assert words == {"anak-anak"}
     assert set(rest) == {"Agu.", "x-y", "°C.", "a-b."}
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_lean_tokenizer_gives_the_same_tokens_from_its_affix_caches(
+    language: str, seed_text: str
+) -> None:
+    """A second pass over the same texts reads the affix results back from the caches, and a
+    memory zone turns spaCy's own cache off: the tokens stay the shipped ones."""
+    from workers.extract.tokenizer import load_lean
+
+    path = models_dir() / language
+    if not (path / "config.cfg").exists():
+        pytest.skip(f"no trained {language} pipeline")
+    standard = spacy.load(path)
+    lean = load_lean(path)
+    texts = [seed_text, *TRICKY]
+    expected = [[(t.idx, t.text) for t in standard.make_doc(text)] for text in texts]
+    for _ in range(2):
+        with lean.memory_zone():
+            assert [[(t.idx, t.text) for t in lean.make_doc(text)] for text in texts] == expected
+    assert lean.tokenizer.suffix_search.cache_info().hits > 0
+
+
+def test_top_level_alternatives_split_only_the_outermost_bars() -> None:
+    from workers.extract.tokenizer import top_level_alternatives
+
+    pattern = r"^a|^(b|c)|^[|(]|^\||^[]|]x|^[^]|]|^(?:d(e|f))"
+    assert top_level_alternatives(pattern) == [
+        "^a",
+        "^(b|c)",
+        "^[|(]",
+        r"^\|",
+        "^[]|]x",
+        "^[^]|]",
+        "^(?:d(e|f))",
+    ]
+    assert top_level_alternatives("abc") == ["abc"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^\(|^\.\.+|^US\$|^'(?=\w)|^[\[{]|^(a|b)c",  # anchored: tried at the start only
+        r"^\(|\)",  # one alternative unanchored: it can match anywhere
+        r"(?m)^\(|^x",  # "^" after every line end too
+    ],
+)
+def test_prefix_matcher_finds_what_search_finds(pattern: str) -> None:
+    from workers.extract.tokenizer import prefix_matcher
+
+    matcher = prefix_matcher(pattern)
+    search = re.compile(pattern).search
+    strings = ["(a", "...", "..x", "US$5", "'s", "'", "[x", "{", "ac", "bc", "cc", "x)", "a\n(", ""]
+    for string in strings:
+        found, expected = matcher(string), search(string)
+        assert (found and found.span()) == (expected and expected.span()), (pattern, string)
+
+
+def test_prefix_matcher_only_matches_at_the_start_when_every_alternative_is_anchored() -> None:
+    from workers.extract.tokenizer import prefix_matcher
+
+    assert prefix_matcher(r"^\(|^x").__name__ == "match"
+    assert prefix_matcher(r"^\(|x").__name__ == "search"
+    assert prefix_matcher(r"(?m)^\(|^x").__name__ == "search"
