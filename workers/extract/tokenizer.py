@@ -10,13 +10,14 @@ file). On 5,015 texts (1,000 IndoSum articles, idner-news-2k train and dev) the 
 identical. One difference is known: a hyphenated word glued to another word by a hyphen
 ("Korea-abu-abu") is split at every hyphen, where the phrase matcher re-joined "abu-abu".
 
-The affix rules are large regular expressions (the suffix rules alone are 14,000 characters),
-and Python's `re` tries each of their hundreds of alternatives at each position of a string:
-~20 microseconds a call, three calls or more per word. spaCy's tokenizer cache spares most of
-those calls, but it is off inside a memory zone, where extraction runs after its first articles
-(`pipeline.LEARN_ARTICLES`). So each affix function keeps its results for the most recently
-seen strings (`AFFIX_CACHE`), and the prefix rules, which can only match at a string's start,
-are tried only there (`prefix_matcher`).
+The affix rules are large regular expressions (the suffix rules alone are 14,000 characters)
+that Python's `re` tries alternative by alternative, position by position: a call takes 8-17
+microseconds on an Indonesian word (its prefix rules hold one alternative not anchored at the
+start, `<a([^>]+)>`, so even they are tried at every position), several calls per word. spaCy's
+tokenizer cache spares most of those calls, but it is off inside a memory zone, where extraction
+runs after its first articles (`pipeline.LEARN_ARTICLES`). So each affix function keeps its
+results for the most recently seen strings (`AFFIX_CACHE`): they are pure functions of the
+string, and what they keep (strings and match objects) holds nothing of the vocabulary.
 """
 
 from __future__ import annotations
@@ -35,55 +36,11 @@ from spacy.util import registry
 
 LEAN_TOKENIZER = "pantau.lean_tokenizer.v1"
 
-# Strings whose affix results each of the three affix functions keeps. In memory zones on IndoSum
-# (2,000 articles), tokenising took 12.1 ms per article without them; 7.5 / 5.3 / 4.8 ms with
-# 4,096 / 16,384 / 65,536 (hit rates 0.70 / 0.84 / 0.91) for +2 / +8 / +28 MB of RSS.
-AFFIX_CACHE = 16_384
-
-
-def top_level_alternatives(pattern: str) -> list[str]:
-    """The alternatives of a regular expression's outermost `|`, as written."""
-    pieces: list[str] = []
-    depth, start, position, in_class = 0, 0, 0, False
-    while position < len(pattern):
-        char = pattern[position]
-        if char == "\\":
-            position += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if pattern.startswith("^", position + 1):
-                position += 1
-            if pattern.startswith("]", position + 1):  # "[]" or "[^]": a literal "]" first
-                position += 1
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            pieces.append(pattern[start:position])
-            start = position + 1
-        position += 1
-    pieces.append(pattern[start:])
-    return pieces
-
-
-def prefix_matcher(pattern: str) -> Callable[[str], re.Match[str] | None]:
-    """A function giving what `re.compile(pattern).search` gives, faster where it can.
-
-    spaCy's prefix rules are alternatives that each start with "^": they can only match at the
-    start of a string, yet `search` tries every alternative at every position. When every
-    top-level alternative starts with "^" (and "^" means the start of the string, not of a
-    line), the same alternatives without it, in the same order, are tried at the start only
-    (`match`): the same first match, about four times faster on a miss.
-    """
-    compiled = re.compile(pattern)
-    pieces = top_level_alternatives(pattern)
-    if compiled.flags & re.MULTILINE or not all(piece.startswith("^") for piece in pieces):
-        return compiled.search
-    return re.compile("|".join(piece[1:] for piece in pieces), compiled.flags).match
+# Strings whose affix results each of the three affix functions keeps. The Indonesian pipeline
+# as the workers load it, tokenising IndoSum's 3,263 articles in memory zones: 12.0-12.3 ms per
+# article without the caches, 6.2-6.4 / 4.5-4.8 / 4.2-4.4 ms with 4,096 / 8,192 / 16,384 strings
+# each, for +1.4 / +2.9 / +6.9 MB of RSS.
+AFFIX_CACHE = 8_192
 
 
 def remembered(function: Callable[[str], Any], size: int = AFFIX_CACHE) -> Callable[[str], Any]:
@@ -122,7 +79,7 @@ def lean_tokenizer_from_disk(nlp: Language, path: Path) -> Tokenizer:
     }
     tokenizer = Tokenizer(nlp.vocab)
     if isinstance(data.get("prefix_search"), str):
-        tokenizer.prefix_search = remembered(prefix_matcher(data["prefix_search"]))
+        tokenizer.prefix_search = remembered(re.compile(data["prefix_search"]).search)
     if isinstance(data.get("suffix_search"), str):
         tokenizer.suffix_search = remembered(re.compile(data["suffix_search"]).search)
     if isinstance(data.get("infix_finditer"), str):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import spacy
 from spacy.symbols import NORM, ORTH
 
-from workers.extract.tokenizer import split_exceptions
+from workers.extract.tokenizer import AFFIX_CACHE, split_exceptions
 from workers.resources import models_dir
 
 TRICKY = [
@@ -67,46 +65,5 @@ def test_lean_tokenizer_gives_the_same_tokens_from_its_affix_caches(
         with lean.memory_zone():
             assert [[(t.idx, t.text) for t in lean.make_doc(text)] for text in texts] == expected
     assert lean.tokenizer.suffix_search.cache_info().hits > 0
-
-
-def test_top_level_alternatives_split_only_the_outermost_bars() -> None:
-    from workers.extract.tokenizer import top_level_alternatives
-
-    pattern = r"^a|^(b|c)|^[|(]|^\||^[]|]x|^[^]|]|^(?:d(e|f))"
-    assert top_level_alternatives(pattern) == [
-        "^a",
-        "^(b|c)",
-        "^[|(]",
-        r"^\|",
-        "^[]|]x",
-        "^[^]|]",
-        "^(?:d(e|f))",
-    ]
-    assert top_level_alternatives("abc") == ["abc"]
-
-
-@pytest.mark.parametrize(
-    "pattern",
-    [
-        r"^\(|^\.\.+|^US\$|^'(?=\w)|^[\[{]|^(a|b)c",  # anchored: tried at the start only
-        r"^\(|\)",  # one alternative unanchored: it can match anywhere
-        r"(?m)^\(|^x",  # "^" after every line end too
-    ],
-)
-def test_prefix_matcher_finds_what_search_finds(pattern: str) -> None:
-    from workers.extract.tokenizer import prefix_matcher
-
-    matcher = prefix_matcher(pattern)
-    search = re.compile(pattern).search
-    strings = ["(a", "...", "..x", "US$5", "'s", "'", "[x", "{", "ac", "bc", "cc", "x)", "a\n(", ""]
-    for string in strings:
-        found, expected = matcher(string), search(string)
-        assert (found and found.span()) == (expected and expected.span()), (pattern, string)
-
-
-def test_prefix_matcher_only_matches_at_the_start_when_every_alternative_is_anchored() -> None:
-    from workers.extract.tokenizer import prefix_matcher
-
-    assert prefix_matcher(r"^\(|^x").__name__ == "match"
-    assert prefix_matcher(r"^\(|x").__name__ == "search"
-    assert prefix_matcher(r"(?m)^\(|^x").__name__ == "search"
+    for affixes in (lean.tokenizer.prefix_search, lean.tokenizer.infix_finditer):
+        assert affixes.cache_info().maxsize == AFFIX_CACHE  # bounded: a worker's RSS stays flat
