@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from workers.domain import Article
+from workers.domain import Article, utc_now
 from workers.errors import InputError, PantauError
 from workers.settings import WORKER_KINDS, Settings
 
@@ -314,6 +314,11 @@ def demo(
                 f"workers ready in {time.monotonic() - started:.1f} s; "
                 f"ingesting {len(articles)} article(s) from {seeds_path}"
             )
+            # Read (and stamped) before the pipeline existed: stamped again as the running
+            # pipeline accepts them, so an alert's ingested_at -> alerted_at is the pipeline's
+            # latency, not the workers' start-up.
+            accepted_at = utc_now()
+            articles = [a.model_copy(update={"ingested_at": accepted_at}) for a in articles]
             send_accepted(articles, store, quick=False)
             _wait_drained(store, len(articles), timeout)
             alerts = store.read_alerts()
