@@ -8,12 +8,13 @@ collector per process kind reads them all on scrape. Labels come from small fixe
 
 from __future__ import annotations
 
+import glob
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -122,12 +123,49 @@ class QueueDepthCollector(Collector):
         )
 
 
+# A metrics file starts with the 4-byte count of its used bytes and 4 bytes of padding.
+_HEADER_BYTES = 8
+_READ_ATTEMPTS = 3
+
+
+class LiveFilesCollector(MultiProcessCollector):
+    """prometheus-client's multiprocess collector, for a directory whose processes come and go.
+
+    A process creates its file empty and then sizes it: a scrape in between, or a process killed
+    in between (which leaves the empty file behind), made the stock collector raise
+    `struct.error` on the whole scrape. A worker starting again empties its kind's directory, so
+    a file can also vanish between the listing and the read. This collector skips files without
+    their header (they hold no value yet) and lists the directory again when a file vanished.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        """The merged metrics of every complete file in the directory."""
+        attempts_left = _READ_ATTEMPTS
+        while True:
+            try:
+                return self.merge(self._complete_files(), accumulate=True)
+            except FileNotFoundError:
+                attempts_left -= 1
+                if not attempts_left:
+                    raise
+
+    def _complete_files(self) -> list[str]:
+        files = []
+        for name in glob.glob(os.path.join(self._path, "*.db")):
+            try:
+                if os.path.getsize(name) >= _HEADER_BYTES:
+                    files.append(name)
+            except FileNotFoundError:
+                continue
+        return files
+
+
 def multiprocess_registry(path: str | None = None) -> CollectorRegistry:
     """A registry that sums the multiprocess files of every process of one kind: this
     process's (PROMETHEUS_MULTIPROC_DIR) or, with `path`, another deployment's."""
     registry = CollectorRegistry()
     if path or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        MultiProcessCollector(registry, path=path)
+        LiveFilesCollector(registry, path=path)
     return registry
 
 

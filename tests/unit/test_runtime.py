@@ -303,6 +303,35 @@ def test_children_up_counts_the_ready_children_of_one_kind(tmp_path: Path) -> No
     assert children_up(str(tmp_path)) == 2
 
 
+def test_children_up_reads_past_files_being_created_or_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child creates its metrics file empty and then sizes it; one killed in between leaves
+    the empty file behind, and a worker starting again empties the directory while it is read."""
+    import subprocess
+    import sys
+
+    from workers.metrics import LiveFilesCollector, children_up
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", _CHILD, "ingest", "stays"], env=env, check=True)
+    (tmp_path / "histogram_4242.db").touch()
+    (tmp_path / "gauge_liveall_4242.db").touch()
+    assert children_up(str(tmp_path)) == 1
+
+    listed = LiveFilesCollector._complete_files
+    listings = []
+
+    def one_file_gone_the_first_time(self: LiveFilesCollector) -> list[str]:
+        files = listed(self)
+        listings.append(files)
+        return [str(tmp_path / "counter_4243.db"), *files] if len(listings) == 1 else files
+
+    monkeypatch.setattr(LiveFilesCollector, "_complete_files", one_file_gone_the_first_time)
+    assert children_up(str(tmp_path)) == 1
+    assert len(listings) == 2
+
+
 _INIT = """
 import sys
 from workers import lifecycle
