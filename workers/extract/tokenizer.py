@@ -14,10 +14,11 @@ The affix rules are large regular expressions (the suffix rules alone are 14,000
 that Python's `re` tries alternative by alternative, position by position, several calls per
 word. The Indonesian prefix rules took 8-17 microseconds a call on news words: they hold one
 alternative not anchored at the start (`<a([^>]+)>`), so even they are tried at every
-position. spaCy's tokenizer cache spares most of those calls, but it is off inside a memory zone, where extraction
-runs after its first articles (`pipeline.LEARN_ARTICLES`). So each affix function keeps its
-results for the most recently seen strings (`AFFIX_CACHE`): they are pure functions of the
-string, and what they keep (strings and match objects) holds nothing of the vocabulary.
+position. spaCy's tokenizer cache spares most of those calls, but it is off inside a memory
+zone, where extraction runs after its first articles (`pipeline.LEARN_ARTICLES`). So each affix
+function keeps its results for the most recently seen strings (`AFFIX_CACHE`): they are pure
+functions of the string, and what they keep (strings and match objects) holds nothing of the
+vocabulary.
 """
 
 from __future__ import annotations
