@@ -147,6 +147,7 @@ class PantauTask(Task):
         if request.id and not request.called_directly:
             store = services.store()
             deliveries = store.count_delivery(request.id, request.retries)
+            request.pantau_deliveries = deliveries  # the extract stage isolates hard crashes by it
             if deliveries > 1:
                 metrics.REDELIVERIES.labels(stage=self.stage).inc()
             limit = services.settings().max_deliveries

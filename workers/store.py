@@ -285,6 +285,22 @@ class Store:
             count, _ = pipe.execute()
         return int(count)
 
+    def note_attempt(self, task_id: str, article_id: str) -> None:
+        """Note that a message's task starts extracting one of its articles alone."""
+        key = self.key("attempts", task_id)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key, article_id, 1)
+            pipe.expire(key, 24 * 3600)
+            pipe.execute()
+
+    def attempts(self, task_id: str) -> dict[str, int]:
+        """How often each article of a message was started alone (see `note_attempt`)."""
+        return {k: int(v) for k, v in self.redis.hgetall(self.key("attempts", task_id)).items()}
+
+    def forget_attempts(self, task_id: str) -> None:
+        """The message's task finished: its attempts are no longer evidence."""
+        self.redis.delete(self.key("attempts", task_id))
+
     def oldest_message_age_s(self) -> dict[str, float | None]:
         """Seconds since the oldest waiting message of each queue was published (None: empty)."""
         now = time.time()

@@ -6,6 +6,7 @@ artifacts/chaos.jsonl, one JSON line per scenario).
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -425,23 +426,23 @@ def _poison(mode: str, chaos_redis: ChaosRedis, tmp_path: Path, watchlist: Path)
         assert pipeline.store.dead_lettered_count([poison]) == 1
         assert not pipeline.store.is_completed(poison)
         if mode == "raise":
-            # The per-article fallback isolates the culprit: every other article completes.
+            # The per-article fallback names the culprit at once.
             assert "fault injected" in poisoned[0]["error"]
-            assert row.processed == len(ids) - 1 and row.dead_lettered == 1
         else:
-            # A hard crash is caught by the delivery count; the whole batch (extract_batch_size
-            # ids) is dead-lettered with the poison article: replayable, but not isolated.
-            assert "delivered" in poisoned[0]["error"] and "times" in poisoned[0]["error"]
-            assert row.processed + row.dead_lettered == len(ids)
-            assert row.dead_lettered <= pipeline.settings.extract_batch_size
+            # Redelivered after the crash, the batch goes one article at a time; the article
+            # the worker died on twice, alone, is dead-lettered by itself.
+            assert "died 2 times extracting this article alone" in poisoned[0]["error"]
+        # Either way the culprit is isolated: every other article completes.
+        assert json.loads(poisoned[0]["article_ids"]) == [poison]
+        assert row.processed == len(ids) - 1 and row.dead_lettered == 1
         assert pipeline.deployment.dead_processes() == []
 
 
 def test_poison_article_hard_crash(
     chaos_redis: ChaosRedis, tmp_path: Path, chaos_watchlist: Path
 ) -> None:
-    """os._exit(1) in the pool child on one article: redelivered until max_deliveries, then
-    dead-lettered with the reason."""
+    """os._exit(1) in the pool child on one article: the batch is redelivered and extracted
+    one article at a time, and the article the worker dies on (twice) is dead-lettered alone."""
     _poison("exit", chaos_redis, tmp_path, chaos_watchlist)
 
 

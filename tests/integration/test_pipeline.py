@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import UTC, datetime
+
 from tests.integration.conftest import Pipeline, wait_until
 from workers.app import app
-from workers.domain import RawArticle
+from workers.domain import Extraction, RawArticle
 from workers.ingest.normalise import normalise
 from workers.ingest.tasks import send_articles
 
@@ -62,6 +66,49 @@ def test_pipeline_poison_message_is_dead_lettered_and_workers_keep_running(
     send_articles([article])
     wait_until(lambda: pipeline.store.is_completed(article.id), 60, "work after the poison")
     assert _alerts_for(pipeline, article.id) == ["vladimir-putin"]
+
+
+def test_pipeline_redelivered_extract_message_pins_a_hard_crash_on_one_article(
+    pipeline: Pipeline,
+) -> None:
+    """A delivery after one whose worker died goes one article at a time: it keeps what an
+    earlier delivery stored, dead-letters alone the article the worker died on twice, and
+    extracts the rest."""
+    kept, culprit, fresh = [
+        normalise(RawArticle(text=f"Vladimir Putin bertemu {name} di Moskow."), max_chars=10_000)
+        for name in ("Emmanuel Macron", "Olaf Scholz", "Narendra Modi")
+    ]
+    articles = [kept, culprit, fresh]
+    pipeline.store.save_articles(articles)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    # What earlier deliveries left: `kept` extracted and stored (no entities, so a second
+    # extraction would show in its alerts), then two deaths while holding `culprit` alone.
+    stored = Extraction(
+        article_id=kept.id,
+        story_id=kept.id,
+        language="id",
+        text=kept.text,
+        ingested_at=now,
+        extracted_at=now,
+    )
+    pipeline.store.save_extractions([stored])
+    task_id = uuid.uuid4().hex
+    pipeline.store.count_delivery(task_id, 0)
+    pipeline.store.note_attempt(task_id, culprit.id)
+    pipeline.store.note_attempt(task_id, culprit.id)
+    app.send_task("pantau.extract.extract_batch", args=[[a.id for a in articles]], task_id=task_id)
+    wait_until(
+        lambda: pipeline.store.is_completed(kept.id) and pipeline.store.is_completed(fresh.id),
+        60,
+        "the other articles to complete",
+    )
+    entries = [e for _, e in pipeline.store.dead_letters(count=1000) if culprit.id in e["args"]]
+    assert len(entries) == 1 and json.loads(entries[0]["article_ids"]) == [culprit.id]
+    assert "died 2 times extracting this article alone" in entries[0]["error"]
+    assert not pipeline.store.is_completed(culprit.id)
+    assert _alerts_for(pipeline, kept.id) == []  # the stored extraction, not a new one
+    assert _alerts_for(pipeline, fresh.id) == ["vladimir-putin"]
+    assert pipeline.store.attempts(task_id) == {}
 
 
 def test_pipeline_status_reports_workers_and_counters(pipeline: Pipeline) -> None:

@@ -12,9 +12,10 @@ from functools import cache
 from workers import metrics, services
 from workers.app import app
 from workers.dlq import dead_letter
-from workers.domain import Article
+from workers.domain import Article, Extraction
 from workers.extract.pipeline import Extractor
 from workers.ingest.tasks import RETRY
+from workers.store import Store
 from workers.watchlist_source import WatchlistSource
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,19 @@ def extractor() -> Extractor:
     return current
 
 
+# A redelivered message (its worker died on it) is extracted one article at a time; an article
+# whose extraction alone was started this often without finishing is dead-lettered by itself.
+DIED_ON_LIMIT = 2
+
+
 @app.task(name="pantau.extract.extract_batch", stage="extract", **RETRY)
 def extract_batch(article_ids: list[str]) -> None:
-    """Tag entities and events in stored articles, then hand them to the alert stage."""
+    """Tag entities and events in stored articles, then hand them to the alert stage.
+
+    The batch goes through the extractor at once. When that raises, and on every delivery
+    after one whose worker died (a segfault, an OOM kill), the articles go one at a time
+    instead (`extract_one_by_one`): the culprit is dead-lettered alone, the others go on.
+    """
     store = services.store()
     started = time.perf_counter()
     articles = store.load_articles(article_ids)
@@ -69,33 +80,21 @@ def extract_batch(article_ids: list[str]) -> None:
             len(article_ids) - len(articles),
             len(article_ids),
         )
+    task_id = extract_batch.request.id or ""
     cpu_started = time.process_time()
-    try:
-        _inject_fault(articles)
-        results = extractor().extract_many(articles)
-    except Exception:
-        # One bad article must not sink its batch: retry one by one, dead-letter the culprits.
-        log.exception("batch of %d failed; extracting one by one", len(articles))
-        results = []
-        for article in articles:
-            try:
-                _inject_fault([article])
-                results.extend(extractor().extract_many([article]))
-            except Exception as error:
-                dead_letter(
-                    store,
-                    task=extract_batch.name,
-                    stage="extract",
-                    args=[[article.id]],
-                    kwargs={},
-                    error=f"{type(error).__name__}: {error}",
-                    traceback=traceback.format_exc(),
-                    task_id=extract_batch.request.id or "",
-                    retries=0,
-                )
-                metrics.ARTICLES.labels(stage="extract", outcome="dead_lettered").inc()
+    if getattr(extract_batch.request, "pantau_deliveries", 1) > 1:
+        log.warning("message %s delivered again: extracting one article at a time", task_id)
+        results = extract_one_by_one(store, articles, task_id)
+    else:
+        try:
+            _inject_fault(articles)
+            results = extractor().extract_many(articles)
+        except Exception:
+            log.exception("batch of %d failed; extracting one by one", len(articles))
+            results = extract_one_by_one(store, articles, task_id)
+        else:
+            store.save_extractions(results)
     metrics.EXTRACT_CPU_SECONDS.inc(time.process_time() - cpu_started)
-    store.save_extractions(results)
     store.count_once("extracted", [r.article_id for r in results])
     app.send_task("pantau.alert.evaluate", args=[[r.article_id for r in results]])
     labels = Counter(ent.label for r in results for ent in r.entities)
@@ -107,3 +106,62 @@ def extract_batch(article_ids: list[str]) -> None:
     metrics.ARTICLES.labels(stage="extract", outcome="ok").inc(len(results))
     metrics.STAGE_SECONDS.labels(stage="extract").observe(time.perf_counter() - started)
     metrics.LAST_SUCCESS.labels(stage="extract").set_to_current_time()
+
+
+def extract_one_by_one(store: Store, articles: list[Article], task_id: str) -> list[Extraction]:
+    """Extract and store each article alone; dead-letter the one that fails.
+
+    An exception names its article at once. A hard crash kills the process, so each article's
+    start is noted in Redis first (`Store.note_attempt`): on the next delivery the articles
+    already stored are kept, and one started `DIED_ON_LIMIT` times without finishing is
+    dead-lettered alone. Twice, so that a worker killed from outside (an operator, a
+    deploy) while it held an innocent article does not condemn it.
+    """
+    attempts = store.attempts(task_id) if task_id else {}
+    stored = {e.article_id: e for e in store.load_extractions([a.id for a in articles])}
+    results: list[Extraction] = []
+    for article in articles:
+        if article.id in stored:  # extracted by an earlier delivery before it died
+            results.append(stored[article.id])
+            continue
+        died_on = attempts.get(article.id, 0)
+        if died_on >= DIED_ON_LIMIT:
+            _dead_letter_one(
+                store,
+                article,
+                task_id,
+                f"the worker died {died_on} times extracting this article alone",
+            )
+            continue
+        if task_id:
+            store.note_attempt(task_id, article.id)
+        try:
+            _inject_fault([article])
+            extraction = extractor().extract_many([article])
+        except Exception as error:
+            _dead_letter_one(
+                store, article, task_id, f"{type(error).__name__}: {error}", traceback.format_exc()
+            )
+            continue
+        store.save_extractions(extraction)
+        results.extend(extraction)
+    if task_id:
+        store.forget_attempts(task_id)
+    return results
+
+
+def _dead_letter_one(
+    store: Store, article: Article, task_id: str, error: str, trace: str = ""
+) -> None:
+    dead_letter(
+        store,
+        task=extract_batch.name,
+        stage="extract",
+        args=[[article.id]],
+        kwargs={},
+        error=error,
+        traceback=trace,
+        task_id=task_id,
+        retries=0,
+    )
+    metrics.ARTICLES.labels(stage="extract", outcome="dead_lettered").inc()
