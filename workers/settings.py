@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     feed_tick_s: float = Field(default=15.0, gt=0, description="How often beat checks feeds.")
     max_article_chars: int = Field(default=1_000_000, ge=1000)
     extract_batch_size: int = Field(
-        default=32,
+        default=64,
         ge=1,
         le=512,
         description="Articles per extract message (fewer messages: less Celery work per article).",
