@@ -76,6 +76,10 @@ EXTRACT_CPU_SECONDS = Counter(
     "pantau_extract_cpu_seconds",
     "CPU seconds extract processes spent inside the extraction pipeline (spaCy, event coding).",
 )
+EXTRACT_SPLITS = Counter(
+    "pantau_extract_splits_total",
+    "Extract messages cut in two because the extract queue was empty when they were taken.",
+)
 ENTITIES = Counter("pantau_entities_total", "Entities found, by label.", ["label"])
 EVENTS = Counter("pantau_events_total", "Events coded, by PLOVER type.", ["type"])
 ALERTS = Counter(

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
-from tests.integration.conftest import Pipeline, wait_until
+from tests.integration.conftest import Pipeline, make_settings, wait_until
 from workers.app import app
 from workers.domain import Extraction, RawArticle
+from workers.extract.tasks import SPLIT_AT, halves
 from workers.ingest.normalise import normalise
 from workers.ingest.tasks import send_articles
+from workers.metrics import sample_sum
+from workers.store import Store
 
 
 def _alerts_for(pipeline: Pipeline, article_id: str) -> list[str]:
@@ -181,3 +185,47 @@ def test_pipeline_dead_lettered_ingest_batch_is_no_longer_held(pipeline: Pipelin
     )
     assert store.held_batch("refused-batch") is None
     assert "refused-batch" not in store.stale_batches(before=10**12)
+
+
+def _extract_splits(pipeline: Pipeline) -> float:
+    return sample_sum(str(pipeline.settings.metrics_dir / "extract"), "pantau_extract_splits_total")
+
+
+def test_halves_cuts_a_long_message_only_while_the_extract_queue_is_empty(
+    redis_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(redis_url, tmp_path)
+    store = Store.connect(redis_url, settings)
+    ids = [f"article-{i}" for i in range(40)]
+    try:
+        assert halves(store, ids) == (ids[:20], ids[20:])
+        short = ids[: SPLIT_AT - 1]
+        assert halves(store, short) == (short, [])
+        store.redis.lpush(store.key("extract"), "another message")
+        assert halves(store, ids) == (ids, [])
+    finally:
+        store.drop_namespace()
+
+
+def test_pipeline_splits_an_extract_message_taken_from_an_empty_queue(pipeline: Pipeline) -> None:
+    """The second half of a long message goes on as a message of its own; every article of
+    both halves completes."""
+    pipeline.wait_idle()
+    articles = [
+        normalise(
+            RawArticle(text=f"Vladimir Putin menerima delegasi ke-{i} di Moskow pada hari {i}."),
+            max_chars=10_000,
+        )
+        for i in range(SPLIT_AT + 8)
+    ]
+    pipeline.store.save_articles(articles)
+    before = _extract_splits(pipeline)
+    app.send_task("pantau.extract.extract_batch", args=[[a.id for a in articles]])
+    wait_until(
+        lambda: all(pipeline.store.is_completed(a.id) for a in articles),
+        60,
+        "both halves to complete",
+    )
+    # 40 ids: one cut into 20 + 20; halves of 20 are below SPLIT_AT and stay whole.
+    assert _extract_splits(pipeline) == before + 1
+    assert all(_alerts_for(pipeline, a.id) == ["vladimir-putin"] for a in articles)

@@ -58,6 +58,22 @@ def extractor() -> Extractor:
     return current
 
 
+# A message taken while the extract queue is empty is cut in two when it holds at least this
+# many articles (`halves`): an idle extract child, of this worker or another, takes the second
+# half at once, so K children share a burst's last message (or a feed poll's lone batch)
+# instead of one extracting it all while the others wait.
+SPLIT_AT = 32
+
+
+def halves(store: Store, article_ids: list[str]) -> tuple[list[str], list[str]]:
+    """The ids this task keeps and the ids to send on as a message of their own: the second
+    half when the message is long enough and no other extract message waits, else none."""
+    if len(article_ids) < SPLIT_AT or store.queue_depth("extract"):
+        return article_ids, []
+    middle = len(article_ids) // 2
+    return article_ids[:middle], article_ids[middle:]
+
+
 # A redelivered message (its worker died on it) is extracted one article at a time; an article
 # whose extraction alone was started this often without finishing is dead-lettered by itself.
 DIED_ON_LIMIT = 2
@@ -67,12 +83,20 @@ DIED_ON_LIMIT = 2
 def extract_batch(article_ids: list[str]) -> None:
     """Tag entities and events in stored articles, then hand them to the alert stage.
 
-    The batch goes through the extractor at once. When that raises, and on every delivery
-    after one whose worker died (a segfault, an OOM kill), the articles go one at a time
-    instead (`extract_one_by_one`): the culprit is dead-lettered alone, the others go on.
+    The batch goes through the extractor at once, unless the extract queue is empty: then its
+    second half goes back to the queue first (`halves`). When the extractor raises, and on
+    every delivery after one whose worker died (a segfault, an OOM kill), the articles go one
+    at a time instead (`extract_one_by_one`): the culprit is dead-lettered alone, the others
+    go on.
     """
     store = services.store()
     started = time.perf_counter()
+    deliveries = getattr(extract_batch.request, "pantau_deliveries", 1)
+    if deliveries == 1:
+        article_ids, rest = halves(store, article_ids)
+        if rest:
+            app.send_task("pantau.extract.extract_batch", args=[rest])
+            metrics.EXTRACT_SPLITS.inc()
     articles = store.load_articles(article_ids)
     if len(articles) < len(article_ids):
         log.warning(
@@ -82,7 +106,7 @@ def extract_batch(article_ids: list[str]) -> None:
         )
     task_id = extract_batch.request.id or ""
     cpu_started = time.process_time()
-    if getattr(extract_batch.request, "pantau_deliveries", 1) > 1:
+    if deliveries > 1:
         log.warning("message %s delivered again: extracting one article at a time", task_id)
         results = extract_one_by_one(store, articles, task_id)
     else:
