@@ -597,10 +597,6 @@ class Store:
                 pipe.llen(self.key(queue))
             return dict(zip(QUEUES, (int(n) for n in pipe.execute()), strict=True))
 
-    def queue_depth(self, queue: str) -> int:
-        """Messages waiting in one Celery queue (not counting those reserved by workers)."""
-        return int(self.redis.llen(self.key(queue)))
-
     def unacked(self) -> int:
         """Messages delivered to workers and not yet acknowledged (kombu's unacked hash)."""
         return int(self.redis.hlen(self.key("unacked")))

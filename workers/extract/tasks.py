@@ -68,7 +68,7 @@ SPLIT_AT = 32
 def halves(store: Store, article_ids: list[str]) -> tuple[list[str], list[str]]:
     """The ids this task keeps and the ids to send on as a message of their own: the second
     half when the message is long enough and no other extract message waits, else none."""
-    if len(article_ids) < SPLIT_AT or store.queue_depth("extract"):
+    if len(article_ids) < SPLIT_AT or store.queue_depths()["extract"]:
         return article_ids, []
     middle = len(article_ids) // 2
     return article_ids[:middle], article_ids[middle:]
