@@ -146,12 +146,12 @@ class PantauTask(Task):
         request = self.request
         if request.id and not request.called_directly:
             store = services.store()
-            deliveries = store.count_delivery(request.id, request.retries)
+            deliveries, counted = store.count_delivery(request.id, request.retries)
             request.pantau_deliveries = deliveries  # the extract stage isolates hard crashes by it
             if deliveries > 1:
                 metrics.REDELIVERIES.labels(stage=self.stage).inc()
             limit = services.settings().max_deliveries
-            if deliveries > limit:
+            if counted > limit:
                 dead_letter(
                     store,
                     task=self.name,
@@ -160,7 +160,7 @@ class PantauTask(Task):
                     kwargs=dict(kwargs),
                     task_id=request.id,
                     retries=request.retries,
-                    error=f"delivered {deliveries} times without finishing (limit {limit}): "
+                    error=f"delivered {counted} times without finishing (limit {limit}): "
                     "the worker died on it each time",
                     traceback="",
                 )

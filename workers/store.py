@@ -39,6 +39,8 @@ COUNTERS = (
 WORKER_HEARTBEAT_S = 5
 SUBSCRIPTION_STREAM_MAXLEN = 10_000
 INDEX_MAXLEN = 100_000
+# In a message's attempts: an article an earlier delivery of it dead-lettered alone.
+ISOLATED = -1
 # KEYS = [story key if the story opens here] + band keys; ARGV = ttl, story id, signature, opens.
 _REMEMBER_STORY = """
 local first = 1
@@ -276,14 +278,29 @@ class Store:
                 self._remember_story(keys=keys, args=args, client=pipe)
             pipe.execute()
 
-    def count_delivery(self, task_id: str, retries: int) -> int:
-        """How many times this message (task id and retry number) has now been delivered."""
+    def count_delivery(self, task_id: str, retries: int) -> tuple[int, int]:
+        """How many times this message (task id and retry number) has now been delivered: in
+        all, and since the delivery before the last one that dead-lettered one of its articles
+        alone (`isolate`). The delivery limit applies to the second."""
         key = self.key("deliveries", task_id, str(retries))
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.incr(key)
             pipe.expire(key, 24 * 3600)
-            count, _ = pipe.execute()
-        return int(count)
+            pipe.get(self.key("deliveries-base", task_id, str(retries)))
+            count, _, base = pipe.execute()
+        return int(count), int(count) - int(base or 0)
+
+    def isolate(self, task_id: str, retries: int, delivery: int, article_id: str) -> None:
+        """Note that delivery number `delivery` of this message dead-lettered one article alone:
+        `ISOLATED` in its attempts (later deliveries skip it), and the delivery limit counts
+        from this delivery again (as its second), so a second poison article in the message
+        gets the same turns as the first instead of the limit taking the whole message."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.key("attempts", task_id), article_id, ISOLATED)
+            pipe.expire(self.key("attempts", task_id), 24 * 3600)
+            base = self.key("deliveries-base", task_id, str(retries))
+            pipe.set(base, max(delivery - 1, 0), ex=24 * 3600)
+            pipe.execute()
 
     def note_attempt(self, task_id: str, article_id: str) -> None:
         """Note that a message's task starts extracting one of its articles alone."""
@@ -294,7 +311,8 @@ class Store:
             pipe.execute()
 
     def attempts(self, task_id: str) -> dict[str, int]:
-        """How often each article of a message was started alone (see `note_attempt`)."""
+        """How often each article of a message was started alone (see `note_attempt`);
+        `ISOLATED` for one the message already dead-lettered alone (see `isolate`)."""
         return {k: int(v) for k, v in self.redis.hgetall(self.key("attempts", task_id)).items()}
 
     def forget_attempts(self, task_id: str) -> None:

@@ -400,8 +400,12 @@ def test_alert_worker_sigkilled_mid_delivery(
 def _poison(mode: str, chaos_redis: ChaosRedis, tmp_path: Path, watchlist: Path) -> None:
     articles = corpus()
     ids = [a.id for a in articles]
-    poison = ids[len(ids) // 3]
-    env = {FAULT_INJECT_ARTICLE: poison, FAULT_INJECT_MODE: mode}
+    # Two poison articles in one message: positions 3 and 7 of one replay chunk (one ingest
+    # message, then one extract message; a message cut in two keeps its first half, so both
+    # stay together). Each must be dead-lettered alone and every other article complete.
+    chunk = (len(ids) // 3) // 50 * 50
+    poisons = [ids[chunk + 3], ids[chunk + 7]]
+    env = {FAULT_INJECT_ARTICLE: ",".join(poisons), FAULT_INJECT_MODE: mode}
     with chaos_pipeline(chaos_redis, tmp_path / "var", watchlist, env=env) as pipeline:
         started = time.monotonic()
         replay = Replay(pipeline, articles)
@@ -409,45 +413,52 @@ def _poison(mode: str, chaos_redis: ChaosRedis, tmp_path: Path, watchlist: Path)
         replay.finish()
         recovered = wait_accounted(pipeline, ids, DRAIN_S)
         entries = [e for _, e in pipeline.store.dead_letters(count=10_000)]
-        poisoned = [e for e in entries if poison in e.get("article_ids", "")]
+        poisoned = {
+            poison: [e for e in entries if poison in e.get("article_ids", "")] for poison in poisons
+        }
         counted = tally(pipeline.store, ids)
-        collateral = counted.dead_lettered - 1
+        collateral = counted.dead_lettered - len(poisons)
+        reasons = [found[0]["error"][:60] if found else None for found in poisoned.values()]
         row = _finish(
-            f"d) poison article ({mode})",
+            f"d) two poison articles in one message ({mode})",
             pipeline,
             ids,
             started,
             recovered,
             started,
-            notes=f"poison={poison}; reason={poisoned[0]['error'][:90] if poisoned else None!r}; "
-            f"other articles dead-lettered with it={collateral}",
+            notes=f"poisons={poisons}; reasons={reasons}; "
+            f"other articles dead-lettered with them={collateral}",
         )
-        assert poisoned, "the poison article is not in the dead-letter stream"
-        assert pipeline.store.dead_lettered_count([poison]) == 1
-        assert not pipeline.store.is_completed(poison)
-        if mode == "raise":
-            # The per-article fallback names the culprit at once.
-            assert "fault injected" in poisoned[0]["error"]
-        else:
-            # Redelivered after the crash, the batch goes one article at a time; the article
-            # the worker died on twice, alone, is dead-lettered by itself.
-            assert "died 2 times extracting this article alone" in poisoned[0]["error"]
-        # Either way the culprit is isolated: every other article completes.
-        assert json.loads(poisoned[0]["article_ids"]) == [poison]
-        assert row.processed == len(ids) - 1 and row.dead_lettered == 1
+        for poison, found in poisoned.items():
+            assert found, f"the poison article {poison} is not in the dead-letter stream"
+            assert pipeline.store.dead_lettered_count([poison]) == 1
+            assert not pipeline.store.is_completed(poison)
+            # The culprit is isolated: dead-lettered by itself, once.
+            assert len(found) == 1 and json.loads(found[0]["article_ids"]) == [poison]
+            if mode == "raise":
+                # The per-article fallback names the culprit at once.
+                assert f"fault injected on article {poison}" in found[0]["error"]
+            else:
+                # Redelivered after the crash, the batch goes one article at a time; the
+                # article the worker died on twice, alone, is dead-lettered by itself, and the
+                # message's delivery count starts again for the second one.
+                assert "died 2 times extracting this article alone" in found[0]["error"]
+        # Every other article completes.
+        assert row.processed == len(ids) - len(poisons) and row.dead_lettered == len(poisons)
         assert pipeline.deployment.dead_processes() == []
 
 
 def test_poison_article_hard_crash(
     chaos_redis: ChaosRedis, tmp_path: Path, chaos_watchlist: Path
 ) -> None:
-    """os._exit(1) in the pool child on one article: the batch is redelivered and extracted
-    one article at a time, and the article the worker dies on (twice) is dead-lettered alone."""
+    """os._exit(1) in the pool child on two articles of one message: the message is redelivered
+    and extracted one article at a time; each article the worker dies on (twice) is
+    dead-lettered alone, and the delivery limit does not take the rest of the message."""
     _poison("exit", chaos_redis, tmp_path, chaos_watchlist)
 
 
 def test_poison_article_exception(
     chaos_redis: ChaosRedis, tmp_path: Path, chaos_watchlist: Path
 ) -> None:
-    """An exception on one article: the per-article fallback dead-letters only that article."""
+    """An exception on two articles: the per-article fallback dead-letters only those two."""
     _poison("raise", chaos_redis, tmp_path, chaos_watchlist)

@@ -115,6 +115,41 @@ def test_pipeline_redelivered_extract_message_pins_a_hard_crash_on_one_article(
     assert pipeline.store.attempts(task_id) == {}
 
 
+def test_pipeline_second_poison_article_gets_its_own_deliveries(pipeline: Pipeline) -> None:
+    """A message whose earlier deliveries dead-lettered one article alone and then died on a
+    second: the delivery limit counts from the first isolation, not from the first delivery,
+    so this delivery (past the limit in all) still runs; it skips the isolated article,
+    dead-letters the second alone and extracts the rest."""
+    first, second, fresh = [
+        normalise(RawArticle(text=f"Vladimir Putin bertemu {name} di Moskow."), max_chars=10_000)
+        for name in ("Xi Jinping", "Recep Tayyip Erdogan", "Luiz Inacio Lula")
+    ]
+    pipeline.store.save_articles([first, second, fresh])
+    task_id = uuid.uuid4().hex
+    limit = pipeline.settings.max_deliveries
+    # What earlier deliveries left: delivery 4 dead-lettered `first` alone (isolated), then the
+    # worker died twice holding `second` alone, up to the limit.
+    for _ in range(4):
+        pipeline.store.count_delivery(task_id, 0)
+    pipeline.store.isolate(task_id, 0, 4, first.id)
+    for _ in range(limit - 4):
+        pipeline.store.count_delivery(task_id, 0)
+    pipeline.store.note_attempt(task_id, second.id)
+    pipeline.store.note_attempt(task_id, second.id)
+    depth = pipeline.store.dlq_depth()
+    app.send_task(
+        "pantau.extract.extract_batch", args=[[first.id, second.id, fresh.id]], task_id=task_id
+    )
+    wait_until(lambda: pipeline.store.is_completed(fresh.id), 60, "the other article to complete")
+    entries = pipeline.store.dead_letters(count=1000)[depth:]
+    assert [json.loads(e["article_ids"]) for _, e in entries] == [[second.id]]
+    assert "died 2 times extracting this article alone" in entries[0][1]["error"]
+    assert not pipeline.store.is_completed(first.id) and not pipeline.store.is_completed(second.id)
+    assert _alerts_for(pipeline, fresh.id) == ["vladimir-putin"]
+    # The count itself stays true: limit + 1 deliveries of this message.
+    assert pipeline.store.count_delivery(task_id, 0)[0] == limit + 2
+
+
 def test_pipeline_status_reports_workers_and_counters(pipeline: Pipeline) -> None:
     status = pipeline.store.status()
     assert set(status["queues"]) == {"ingest", "extract", "alert"}

@@ -8,6 +8,7 @@ import time
 import traceback
 from collections import Counter
 from functools import cache
+from typing import NamedTuple
 
 from workers import metrics, services
 from workers.app import app
@@ -15,7 +16,7 @@ from workers.dlq import dead_letter
 from workers.domain import Article, Extraction
 from workers.extract.pipeline import Extractor
 from workers.ingest.tasks import RETRY
-from workers.store import Store
+from workers.store import ISOLATED, Store
 from workers.watchlist_source import WatchlistSource
 
 log = logging.getLogger(__name__)
@@ -33,19 +34,21 @@ def _extractor() -> Extractor:
     return extractor
 
 
-# Chaos tests only (tests/chaos): the extract worker crashes on this one article id, hard
-# (os._exit in the pool child) or, with PANTAU_FAULT_INJECT_MODE=raise, with an exception.
+# Chaos tests only (tests/chaos): the extract worker crashes on these article ids (one, or
+# several separated by commas), hard (os._exit in the pool child) or, with
+# PANTAU_FAULT_INJECT_MODE=raise, with an exception.
 # A no-op unless PANTAU_FAULT_INJECT_ARTICLE is set in the worker's environment.
 FAULT_INJECT_ARTICLE = "PANTAU_FAULT_INJECT_ARTICLE"
 FAULT_INJECT_MODE = "PANTAU_FAULT_INJECT_MODE"
 
 
 def _inject_fault(articles: list[Article]) -> None:
-    target = os.environ.get(FAULT_INJECT_ARTICLE)
-    if not target or all(article.id != target for article in articles):
+    targets = set(filter(None, os.environ.get(FAULT_INJECT_ARTICLE, "").split(",")))
+    hit = next((article.id for article in articles if article.id in targets), None)
+    if hit is None:
         return
     if os.environ.get(FAULT_INJECT_MODE) == "raise":
-        raise RuntimeError(f"fault injected on article {target} ({FAULT_INJECT_ARTICLE})")
+        raise RuntimeError(f"fault injected on article {hit} ({FAULT_INJECT_ARTICLE})")
     os._exit(1)
 
 
@@ -79,6 +82,14 @@ def halves(store: Store, article_ids: list[str]) -> tuple[list[str], list[str]]:
 DIED_ON_LIMIT = 2
 
 
+class Delivery(NamedTuple):
+    """Which delivery of which message a task is running (Celery's request)."""
+
+    task_id: str
+    retries: int
+    number: int  # 1 for the first delivery (`PantauTask.__call__` counts them)
+
+
 @app.task(name="pantau.extract.extract_batch", stage="extract", **RETRY)
 def extract_batch(article_ids: list[str]) -> None:
     """Tag entities and events in stored articles, then hand them to the alert stage.
@@ -105,17 +116,18 @@ def extract_batch(article_ids: list[str]) -> None:
             len(article_ids),
         )
     task_id = extract_batch.request.id or ""
+    delivery = Delivery(task_id, extract_batch.request.retries or 0, deliveries)
     cpu_started = time.process_time()
     if deliveries > 1:
         log.warning("message %s delivered again: extracting one article at a time", task_id)
-        results = extract_one_by_one(store, articles, task_id)
+        results = extract_one_by_one(store, articles, delivery)
     else:
         try:
             _inject_fault(articles)
             results = extractor().extract_many(articles)
         except Exception:
             log.exception("batch of %d failed; extracting one by one", len(articles))
-            results = extract_one_by_one(store, articles, task_id)
+            results = extract_one_by_one(store, articles, delivery)
         else:
             store.save_extractions(results)
     metrics.EXTRACT_CPU_SECONDS.inc(time.process_time() - cpu_started)
@@ -132,15 +144,21 @@ def extract_batch(article_ids: list[str]) -> None:
     metrics.LAST_SUCCESS.labels(stage="extract").set_to_current_time()
 
 
-def extract_one_by_one(store: Store, articles: list[Article], task_id: str) -> list[Extraction]:
+def extract_one_by_one(
+    store: Store, articles: list[Article], delivery: Delivery
+) -> list[Extraction]:
     """Extract and store each article alone; dead-letter the one that fails.
 
     An exception names its article at once. A hard crash kills the process, so each article's
     start is noted in Redis first (`Store.note_attempt`): on the next delivery the articles
     already stored are kept, and one started `DIED_ON_LIMIT` times without finishing is
     dead-lettered alone. Twice, so that a worker killed from outside (an operator, a
-    deploy) while it held an innocent article does not condemn it.
+    deploy) while it held an innocent article does not condemn it. Dead-lettering it restarts
+    the count the delivery limit applies to (`Store.isolate`), so a second poison article in
+    the same message is isolated the same way instead of the limit taking the whole message;
+    later deliveries skip the isolated one.
     """
+    task_id = delivery.task_id
     attempts = store.attempts(task_id) if task_id else {}
     stored = {e.article_id: e for e in store.load_extractions([a.id for a in articles])}
     results: list[Extraction] = []
@@ -149,11 +167,13 @@ def extract_one_by_one(store: Store, articles: list[Article], task_id: str) -> l
             results.append(stored[article.id])
             continue
         died_on = attempts.get(article.id, 0)
+        if died_on == ISOLATED:  # an earlier delivery of this message dead-lettered it
+            continue
         if died_on >= DIED_ON_LIMIT:
             _dead_letter_one(
                 store,
                 article,
-                task_id,
+                delivery,
                 f"the worker died {died_on} times extracting this article alone",
             )
             continue
@@ -163,9 +183,8 @@ def extract_one_by_one(store: Store, articles: list[Article], task_id: str) -> l
             _inject_fault([article])
             extraction = extractor().extract_many([article])
         except Exception as error:
-            _dead_letter_one(
-                store, article, task_id, f"{type(error).__name__}: {error}", traceback.format_exc()
-            )
+            error_text = f"{type(error).__name__}: {error}"
+            _dead_letter_one(store, article, delivery, error_text, traceback.format_exc())
             continue
         store.save_extractions(extraction)
         results.extend(extraction)
@@ -175,8 +194,9 @@ def extract_one_by_one(store: Store, articles: list[Article], task_id: str) -> l
 
 
 def _dead_letter_one(
-    store: Store, article: Article, task_id: str, error: str, trace: str = ""
+    store: Store, article: Article, delivery: Delivery, error: str, trace: str = ""
 ) -> None:
+    """Dead-letter one article of a message alone; the message's later deliveries skip it."""
     dead_letter(
         store,
         task=extract_batch.name,
@@ -185,7 +205,9 @@ def _dead_letter_one(
         kwargs={},
         error=error,
         traceback=trace,
-        task_id=task_id,
+        task_id=delivery.task_id,
         retries=0,
     )
+    if delivery.task_id:
+        store.isolate(delivery.task_id, delivery.retries, delivery.number, article.id)
     metrics.ARTICLES.labels(stage="extract", outcome="dead_lettered").inc()
