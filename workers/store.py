@@ -302,6 +302,15 @@ class Store:
             pipe.set(base, max(delivery - 1, 0), ex=24 * 3600)
             pipe.execute()
 
+    def note_cut(self, task_id: str, kept: Sequence[str]) -> None:
+        """Remember the ids a message kept when it sent its second half on (24 h TTL)."""
+        self.redis.set(self.key("cut", task_id), json.dumps(list(kept)), ex=24 * 3600)
+
+    def kept_after_cut(self, task_id: str) -> list[str] | None:
+        """The ids a message kept after a cut (`note_cut`), or None if it was not cut."""
+        raw = self.redis.get(self.key("cut", task_id))
+        return [str(i) for i in json.loads(raw)] if raw else None
+
     def note_attempt(self, task_id: str, article_id: str) -> None:
         """Note that a message's task starts extracting one of its articles alone."""
         key = self.key("attempts", task_id)

@@ -255,7 +255,9 @@ def test_pipeline_splits_an_extract_message_taken_from_an_empty_queue(pipeline: 
     ]
     pipeline.store.save_articles(articles)
     before = _extract_splits(pipeline)
-    app.send_task("pantau.extract.extract_batch", args=[[a.id for a in articles]])
+    ids = [a.id for a in articles]
+    task_id = uuid.uuid4().hex
+    app.send_task("pantau.extract.extract_batch", args=[ids], task_id=task_id)
     wait_until(
         lambda: all(pipeline.store.is_completed(a.id) for a in articles),
         60,
@@ -264,3 +266,15 @@ def test_pipeline_splits_an_extract_message_taken_from_an_empty_queue(pipeline: 
     # 40 ids: one cut into 20 + 20; halves of 20 are below SPLIT_AT and stay whole.
     assert _extract_splits(pipeline) == before + 1
     assert all(_alerts_for(pipeline, a.id) == ["vladimir-putin"] for a in articles)
+    assert pipeline.store.kept_after_cut(task_id) == ids[:20]
+
+    # The message again (as a redelivery brings it back: all 40 ids): it keeps its own half.
+    def extracted() -> float:
+        return sample_sum(str(pipeline.settings.metrics_dir / "extract"), "pantau_articles_total")
+
+    done = extracted()
+    app.send_task("pantau.extract.extract_batch", args=[ids], task_id=task_id)
+    wait_until(lambda: extracted() > done, 60, "the redelivered message to finish")
+    pipeline.wait_idle()
+    assert extracted() == done + 20
+    assert _extract_splits(pipeline) == before + 1

@@ -98,16 +98,24 @@ def extract_batch(article_ids: list[str]) -> None:
     second half goes back to the queue first (`halves`). When the extractor raises, and on
     every delivery after one whose worker died (a segfault, an OOM kill), the articles go one
     at a time instead (`extract_one_by_one`): the culprit is dead-lettered alone, the others
-    go on.
+    go on. A message comes back (redelivered, or retried after an error) with all the ids it
+    was sent with: after a cut it keeps only the first half, which Redis remembers.
     """
     store = services.store()
     started = time.perf_counter()
     deliveries = getattr(extract_batch.request, "pantau_deliveries", 1)
-    if deliveries == 1:
+    task_id = extract_batch.request.id or ""
+    if deliveries == 1 and not extract_batch.request.retries:
         article_ids, rest = halves(store, article_ids)
         if rest:
             app.send_task("pantau.extract.extract_batch", args=[rest])
+            # Noted after sending: a death in between repeats the second half's work (the next
+            # delivery has all the ids) instead of losing it.
+            if task_id:
+                store.note_cut(task_id, article_ids)
             metrics.EXTRACT_SPLITS.inc()
+    elif task_id:
+        article_ids = store.kept_after_cut(task_id) or article_ids
     articles = store.load_articles(article_ids)
     if len(articles) < len(article_ids):
         log.warning(
@@ -115,7 +123,6 @@ def extract_batch(article_ids: list[str]) -> None:
             len(article_ids) - len(articles),
             len(article_ids),
         )
-    task_id = extract_batch.request.id or ""
     delivery = Delivery(task_id, extract_batch.request.retries or 0, deliveries)
     cpu_started = time.process_time()
     if deliveries > 1:
