@@ -43,7 +43,10 @@ FAULT_INJECT_MODE = "PANTAU_FAULT_INJECT_MODE"
 
 
 def _inject_fault(articles: list[Article]) -> None:
-    targets = set(filter(None, os.environ.get(FAULT_INJECT_ARTICLE, "").split(",")))
+    raw = os.environ.get(FAULT_INJECT_ARTICLE)
+    if not raw:
+        return
+    targets = set(raw.split(","))
     hit = next((article.id for article in articles if article.id in targets), None)
     if hit is None:
         return
@@ -103,9 +106,12 @@ def extract_batch(article_ids: list[str]) -> None:
     """
     store = services.store()
     started = time.perf_counter()
-    deliveries = getattr(extract_batch.request, "pantau_deliveries", 1)
-    task_id = extract_batch.request.id or ""
-    if deliveries == 1 and not extract_batch.request.retries:
+    request = extract_batch.request
+    delivery = Delivery(
+        request.id or "", request.retries or 0, getattr(request, "pantau_deliveries", 1)
+    )
+    task_id, deliveries = delivery.task_id, delivery.number
+    if deliveries == 1 and not delivery.retries:
         article_ids, rest = halves(store, article_ids)
         if rest:
             app.send_task("pantau.extract.extract_batch", args=[rest])
@@ -123,7 +129,6 @@ def extract_batch(article_ids: list[str]) -> None:
             len(article_ids) - len(articles),
             len(article_ids),
         )
-    delivery = Delivery(task_id, extract_batch.request.retries or 0, deliveries)
     cpu_started = time.process_time()
     if deliveries > 1:
         log.warning("message %s delivered again: extracting one article at a time", task_id)
