@@ -42,7 +42,8 @@ def on_worker_ready(sender: Any = None, **_: Any) -> None:
     nodename = sender.hostname
     _state.update(kind=kind, nodename=nodename)
     store = services.store()
-    store.register_worker(nodename, kind, os.getpid(), socket.gethostname())
+    concurrency = int(getattr(sender.controller, "concurrency", None) or 1)
+    store.register_worker(nodename, kind, os.getpid(), socket.gethostname(), concurrency)
     threading.Thread(target=_heartbeat, args=(nodename,), daemon=True, name="heartbeat").start()
     settings = services.settings()
     port = settings.metrics_port(kind)

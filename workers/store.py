@@ -628,9 +628,17 @@ class Store:
         """Messages delivered to workers and not yet acknowledged (kombu's unacked hash)."""
         return int(self.redis.hlen(self.key("unacked")))
 
-    def register_worker(self, nodename: str, kind: str, pid: int, host: str) -> None:
-        """Record a worker's main process and mark it alive."""
-        record = {"kind": kind, "pid": pid, "host": host, "started_at": time.time()}
+    def register_worker(
+        self, nodename: str, kind: str, pid: int, host: str, concurrency: int = 1
+    ) -> None:
+        """Record a worker's main process (and its pool size) and mark it alive."""
+        record = {
+            "kind": kind,
+            "pid": pid,
+            "host": host,
+            "concurrency": concurrency,
+            "started_at": time.time(),
+        }
         self.redis.hset(self.key("workers"), nodename, json.dumps(record))
         self.heartbeat(nodename)
 
@@ -657,10 +665,15 @@ class Store:
                     "kind": record["kind"],
                     "pid": record["pid"],
                     "host": record["host"],
+                    "concurrency": int(record.get("concurrency", 1)),
                     "alive": bool(is_alive),
                 }
             )
         return result
+
+    def worker_slots(self, kind: str) -> int:
+        """Pool processes of the live workers of one kind, on every host."""
+        return sum(w["concurrency"] for w in self.workers() if w["kind"] == kind and w["alive"])
 
     def status(self) -> dict[str, Any]:
         """What `pantau status --json` prints."""

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from tests.integration.conftest import Pipeline, make_settings, wait_until
 from workers.app import app
-from workers.domain import Extraction, RawArticle
-from workers.extract.tasks import SPLIT_AT, halves
+from workers.domain import Article, Extraction, RawArticle
+from workers.extract.pipeline import PIPE_BATCH
+from workers.extract.tasks import HAND_ON_AT, SPLIT_AT, halves
 from workers.ingest.normalise import normalise
 from workers.ingest.tasks import send_articles
 from workers.metrics import sample_sum
@@ -278,3 +279,66 @@ def test_pipeline_splits_an_extract_message_taken_from_an_empty_queue(pipeline: 
     pipeline.wait_idle()
     assert extracted() == done + 20
     assert _extract_splits(pipeline) == before + 1
+
+
+def _short_articles(count: int, tag: str) -> list[Article]:
+    return [
+        normalise(
+            RawArticle(
+                text=f"Vladimir Putin menerima utusan {tag} ke-{i} di Moskow pada pekan ke-{i}.",
+                language="id",
+            ),
+            max_chars=10_000,
+        )
+        for i in range(count)
+    ]
+
+
+def test_pipeline_hands_on_half_of_what_is_left_when_another_extract_child_may_be_idle(
+    pipeline: Pipeline,
+) -> None:
+    """A message too short to cut when taken still shares its work: after its first pipe batch
+    the extract queue is empty, so half of the rest goes on as a message of its own, once the
+    live extract workers have a second pool process between them (here a registered worker
+    "on another host"; the test pipeline's one child takes the handed-on part itself). Every
+    article completes once; a redelivery keeps the part the message kept."""
+    store = pipeline.store
+    pipeline.wait_idle()
+    count = SPLIT_AT - 1  # not cut when taken
+    assert store.worker_slots("extract") == 1
+    alone = _short_articles(count, "A")
+    store.save_articles(alone)
+    before = _extract_splits(pipeline)
+    app.send_task("pantau.extract.extract_batch", args=[[a.id for a in alone]])
+    wait_until(lambda: all(store.is_completed(a.id) for a in alone), 60, "the message")
+    assert _extract_splits(pipeline) == before  # one pool process: nobody to hand on to
+
+    articles = _short_articles(count, "B")
+    store.save_articles(articles)
+    ids = [a.id for a in articles]
+    task_id = uuid.uuid4().hex
+    store.register_worker("extract.1.0@elsewhere", "extract", 1, "elsewhere", concurrency=1)
+    try:
+        assert store.worker_slots("extract") == 2
+        app.send_task("pantau.extract.extract_batch", args=[ids], task_id=task_id)
+        wait_until(
+            lambda: all(store.is_completed(a.id) for a in articles), 60, "both parts to complete"
+        )
+    finally:
+        store.unregister_worker("extract.1.0@elsewhere")
+    # 31 ids: a pipe batch of 8 extracted, 23 left: 11 kept, 12 handed on. Then fewer than
+    # HAND_ON_AT are left in either part, so neither hands on again.
+    assert PIPE_BATCH == HAND_ON_AT == 8
+    assert _extract_splits(pipeline) == before + 1
+    kept = 8 + 11
+    assert store.kept_after_cut(task_id) == ids[:kept]
+    assert all(_alerts_for(pipeline, a.id) == ["vladimir-putin"] for a in articles)
+
+    def extracted() -> float:
+        return sample_sum(str(pipeline.settings.metrics_dir / "extract"), "pantau_articles_total")
+
+    done = extracted()
+    app.send_task("pantau.extract.extract_batch", args=[ids], task_id=task_id)
+    wait_until(lambda: extracted() > done, 60, "the redelivered message to finish")
+    pipeline.wait_idle()
+    assert extracted() == done + kept

@@ -10,7 +10,7 @@ import ctypes
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +128,10 @@ MMAP_THRESHOLD = 32 * 1024 * 1024
 TRIM_THRESHOLD = 512 * 1024 * 1024
 
 
+def _never(_left: int) -> bool:
+    return False
+
+
 def pipe_batches(texts: Sequence[str], size: int, chars: int) -> Iterator[list[int]]:
     """Positions of `texts` in consecutive groups of at most `size` texts and `chars`
     characters; a text longer than `chars` makes a group of its own."""
@@ -220,11 +224,25 @@ class Extractor:
         self, articles: Sequence[Article], batch_size: int = PIPE_BATCH
     ) -> list[Extraction]:
         """Extract every article, batching by pipeline language; output keeps input order."""
+        return self.extract_until(articles, _never, batch_size)[0]
+
+    def extract_until(
+        self,
+        articles: Sequence[Article],
+        stop: Callable[[int], bool],
+        batch_size: int = PIPE_BATCH,
+    ) -> tuple[list[Extraction], list[Article]]:
+        """Extract the articles a pipe batch at a time, asking `stop(left)` after each batch
+        that leaves `left` > 0 articles; when it says yes, stop there.
+
+        Returns the extractions made (in input order) and the articles left (in input order).
+        """
         languages = [self.route(article) for article in articles]
         by_pipeline: dict[str, list[int]] = defaultdict(list)
         for index, (_code, pipeline) in enumerate(languages):
             by_pipeline[pipeline].append(index)
         results: list[Extraction | None] = [None] * len(articles)
+        left = len(articles)
         for pipeline, indexes in by_pipeline.items():
             texts = [articles[i].text for i in indexes]
             nlp = self.nlp(pipeline)
@@ -240,8 +258,14 @@ class Extractor:
                         results[index] = self._extraction(
                             articles[index], languages[index][0], pipeline, doc
                         )
-            self._seen[pipeline] += len(indexes)
-        return [r for r in results if r is not None]
+                    self._seen[pipeline] += len(group)
+                    left -= len(group)
+                    if left and stop(left):
+                        return (
+                            [r for r in results if r is not None],
+                            [a for a, r in zip(articles, results, strict=True) if r is None],
+                        )
+        return [r for r in results if r is not None], []
 
     def route(self, article: Article) -> tuple[str, str]:
         """(language code, pipeline language): the hint when it is native, else detection."""

@@ -14,7 +14,7 @@ from workers import metrics, services
 from workers.app import app
 from workers.dlq import dead_letter
 from workers.domain import Article, Extraction
-from workers.extract.pipeline import Extractor
+from workers.extract.pipeline import PIPE_BATCH, Extractor
 from workers.ingest.tasks import RETRY
 from workers.store import ISOLATED, Store
 from workers.watchlist_source import WatchlistSource
@@ -80,6 +80,48 @@ def halves(store: Store, article_ids: list[str]) -> tuple[list[str], list[str]]:
     return article_ids[:middle], article_ids[middle:]
 
 
+# While it extracts, a task whose message was taken first (not redelivered, not retried) looks
+# at the extract queue after each pipe batch. When the queue is empty, at least this many
+# articles are left, and the live extract workers have more than one pool process between
+# them, it sends the second half of what is left on as a message of its own (an idle child
+# takes it) and goes on with the first half: the last messages of a burst end together on K
+# children, instead of one finishing a long message while the others wait. Each half is at
+# least half a pipe batch.
+HAND_ON_AT = PIPE_BATCH
+
+
+def extract_sharing(store: Store, kept: list[Article], task_id: str) -> list[Extraction]:
+    """Extract `kept`, handing the second half of what is left on whenever another extract
+    child may be idle (see `HAND_ON_AT`). `kept` shrinks as it does (what this task still
+    answers for, should the extractor raise); Redis notes each new kept list after the
+    hand-on (`Store.note_cut`), so a later delivery of the message keeps only its part.
+    """
+
+    def someone_idle(left: int) -> bool:
+        return (
+            left >= HAND_ON_AT
+            and not store.queue_depths()["extract"]
+            and store.worker_slots("extract") > 1
+        )
+
+    done: list[Extraction] = []
+    pending = list(kept)
+    while pending:
+        extracted, pending = extractor().extract_until(pending, someone_idle)
+        done.extend(extracted)
+        if not pending:
+            break
+        middle = len(pending) // 2
+        pending, rest = pending[:middle], pending[middle:]
+        app.send_task("pantau.extract.extract_batch", args=[[a.id for a in rest]])
+        handed_on = {a.id for a in rest}
+        kept[:] = [a for a in kept if a.id not in handed_on]
+        if task_id:
+            store.note_cut(task_id, [a.id for a in kept])
+        metrics.EXTRACT_SPLITS.inc()
+    return done
+
+
 # A redelivered message (its worker died on it) is extracted one article at a time; an article
 # whose extraction alone was started this often without finishing is dead-lettered by itself.
 DIED_ON_LIMIT = 2
@@ -98,11 +140,13 @@ def extract_batch(article_ids: list[str]) -> None:
     """Tag entities and events in stored articles, then hand them to the alert stage.
 
     The batch goes through the extractor at once, unless the extract queue is empty: then its
-    second half goes back to the queue first (`halves`). When the extractor raises, and on
-    every delivery after one whose worker died (a segfault, an OOM kill), the articles go one
-    at a time instead (`extract_one_by_one`): the culprit is dead-lettered alone, the others
-    go on. A message comes back (redelivered, or retried after an error) with all the ids it
-    was sent with: after a cut it keeps only the first half, which Redis remembers.
+    second half goes back to the queue first (`halves`); on a first delivery, so does the
+    second half of what is left whenever another extract child may be idle between pipe
+    batches (`extract_sharing`). When the extractor raises, and on every delivery after one
+    whose worker died (a segfault, an OOM kill), the articles go one at a time instead
+    (`extract_one_by_one`): the culprit is dead-lettered alone, the others go on. A message
+    comes back (redelivered, or retried after an error) with all the ids it was sent with:
+    after a cut it keeps only its own part, which Redis remembers.
     """
     store = services.store()
     started = time.perf_counter()
@@ -136,7 +180,10 @@ def extract_batch(article_ids: list[str]) -> None:
     else:
         try:
             _inject_fault(articles)
-            results = extractor().extract_many(articles)
+            if delivery.retries:
+                results = extractor().extract_many(articles)
+            else:
+                results = extract_sharing(store, articles, task_id)
         except Exception:
             log.exception("batch of %d failed; extracting one by one", len(articles))
             results = extract_one_by_one(store, articles, delivery)

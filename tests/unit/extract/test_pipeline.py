@@ -210,3 +210,38 @@ def test_extract_many_splits_long_batches_and_keeps_order(extractor: Extractor) 
     assert [r.language for r in together] == ["id", "en", "id", "id"]
     assert any(e.actor_id == "vladimir-putin" for e in together[0].entities)
     assert any(e.actor_id == "kim-jong-un" for e in together[1].entities)
+
+
+def test_extract_until_stops_between_pipe_batches_and_returns_what_is_left(
+    extractor: Extractor,
+) -> None:
+    """`stop` is asked after each pipe batch with the number of articles left; where it says
+    yes, the extractions so far come back with the articles not yet extracted, both in input
+    order, the Indonesian pipeline's articles first as they are extracted."""
+    articles = [
+        Article(
+            id=f"a{i}",
+            text=f"Presiden Rusia Vladimir Putin menerima delegasi ke-{i} di Moskow.",
+            language="en" if i == 3 else "id",
+            content_hash=f"h{i}",
+            ingested_at="2024-10-29T00:00:00Z",
+        )
+        for i in range(5)
+    ]
+    asked: list[int] = []
+
+    def stop(left: int) -> bool:
+        asked.append(left)
+        return len(asked) == 2
+
+    done, left = extractor.extract_until(articles, stop, batch_size=2)
+    # Indonesian a0 a1 | a2 a4, then English a3: stopped after the second batch, 1 left.
+    assert asked == [3, 1]
+    assert [e.article_id for e in done] == ["a0", "a1", "a2", "a4"]
+    assert [a.id for a in left] == ["a3"]
+    assert all(any(x.actor_id == "vladimir-putin" for x in e.entities) for e in done)
+    never = extractor.extract_until(articles, lambda _left: False, batch_size=2)
+    assert [e.article_id for e in never[0]] == ["a0", "a1", "a2", "a3", "a4"] and never[1] == []
+    rest, nothing = extractor.extract_until(left, stop, batch_size=2)
+    assert [e.article_id for e in rest] == ["a3"] and nothing == []
+    assert asked == [3, 1]  # nothing is left after the last batch: stop is not asked
