@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -223,6 +225,19 @@ def test_pipeline_dead_lettered_ingest_batch_is_no_longer_held(pipeline: Pipelin
     assert "refused-batch" not in store.stale_batches(before=10**12)
 
 
+@contextlib.contextmanager
+def second_extract_worker(store: Store) -> Iterator[None]:
+    """A live extract worker "on another host" in the registry (it takes no messages): the
+    test pipeline's one extract child then has another pool process to cut and hand on for."""
+    name = "extract.1.0@elsewhere"
+    store.register_worker(name, "extract", 1, "elsewhere", concurrency=1)
+    store.redis.set(store.key("worker", name, "alive"), "1", ex=600)  # no heartbeat thread
+    try:
+        yield
+    finally:
+        store.unregister_worker(name)
+
+
 def _extract_splits(pipeline: Pipeline) -> float:
     return sample_sum(str(pipeline.settings.metrics_dir / "extract"), "pantau_extract_splits_total")
 
@@ -234,6 +249,9 @@ def test_halves_cuts_a_long_message_only_while_the_extract_queue_is_empty(
     store = Store.connect(redis_url, settings)
     ids = [f"article-{i}" for i in range(40)]
     try:
+        store.register_worker("extract.1.0@here", "extract", 1, "here", concurrency=1)
+        assert halves(store, ids) == (ids, [])  # one pool process: nobody to cut for
+        store.register_worker("extract.2.0@there", "extract", 2, "there", concurrency=1)
         assert halves(store, ids) == (ids[:20], ids[20:])
         short = ids[: SPLIT_AT - 1]
         assert halves(store, short) == (short, [])
@@ -258,14 +276,18 @@ def test_pipeline_splits_an_extract_message_taken_from_an_empty_queue(pipeline: 
     before = _extract_splits(pipeline)
     ids = [a.id for a in articles]
     task_id = uuid.uuid4().hex
-    app.send_task("pantau.extract.extract_batch", args=[ids], task_id=task_id)
-    wait_until(
-        lambda: all(pipeline.store.is_completed(a.id) for a in articles),
-        60,
-        "both halves to complete",
-    )
-    # 40 ids: one cut into 20 + 20; halves of 20 are below SPLIT_AT and stay whole.
-    assert _extract_splits(pipeline) == before + 1
+    with second_extract_worker(pipeline.store):
+        app.send_task("pantau.extract.extract_batch", args=[ids], task_id=task_id)
+        wait_until(
+            lambda: all(pipeline.store.is_completed(a.id) for a in articles),
+            60,
+            "both halves to complete",
+        )
+    # 40 ids: one cut into 20 + 20. The kept 20 hand nothing on (the other 20 wait in the
+    # queue: the registered second worker takes nothing). The test pipeline's one child then
+    # takes those 20 from an empty queue: too few to cut, but 12 are left after its first pipe
+    # batch, so it hands 6 on (`extract_sharing`).
+    assert _extract_splits(pipeline) == before + 2
     assert all(_alerts_for(pipeline, a.id) == ["vladimir-putin"] for a in articles)
     assert pipeline.store.kept_after_cut(task_id) == ids[:20]
 
@@ -278,7 +300,7 @@ def test_pipeline_splits_an_extract_message_taken_from_an_empty_queue(pipeline: 
     wait_until(lambda: extracted() > done, 60, "the redelivered message to finish")
     pipeline.wait_idle()
     assert extracted() == done + 20
-    assert _extract_splits(pipeline) == before + 1
+    assert _extract_splits(pipeline) == before + 2
 
 
 def _short_articles(count: int, tag: str) -> list[Article]:
@@ -317,15 +339,12 @@ def test_pipeline_hands_on_half_of_what_is_left_when_another_extract_child_may_b
     store.save_articles(articles)
     ids = [a.id for a in articles]
     task_id = uuid.uuid4().hex
-    store.register_worker("extract.1.0@elsewhere", "extract", 1, "elsewhere", concurrency=1)
-    try:
+    with second_extract_worker(store):
         assert store.worker_slots("extract") == 2
         app.send_task("pantau.extract.extract_batch", args=[ids], task_id=task_id)
         wait_until(
             lambda: all(store.is_completed(a.id) for a in articles), 60, "both parts to complete"
         )
-    finally:
-        store.unregister_worker("extract.1.0@elsewhere")
     # 31 ids: a pipe batch of 8 extracted, 23 left: 11 kept, 12 handed on. Then fewer than
     # HAND_ON_AT are left in either part, so neither hands on again.
     assert PIPE_BATCH == HAND_ON_AT == 8

@@ -65,26 +65,32 @@ def extractor() -> Extractor:
 
 
 # A message taken while the extract queue is empty is cut in two when it holds at least this
-# many articles (`halves`): an idle extract child, of this worker or another, takes the second
-# half at once, so K children share a burst's last message (or a feed poll's lone batch)
-# instead of one extracting it all while the others wait.
+# many articles and the live extract workers have more than one pool process between them
+# (`halves`): an idle extract child, of this worker or another, takes the second half at once,
+# so K children share a burst's last message (or a feed poll's lone batch) instead of one
+# extracting it all while the others wait.
 SPLIT_AT = 32
+
+
+def _shared_with_others(store: Store) -> bool:
+    """Whether another extract pool process may be idle: the extract queue is empty, and the
+    live extract workers (on every host) have more than one pool process between them."""
+    return not store.queue_depths()["extract"] and store.worker_slots("extract") > 1
 
 
 def halves(store: Store, article_ids: list[str]) -> tuple[list[str], list[str]]:
     """The ids this task keeps and the ids to send on as a message of their own: the second
-    half when the message is long enough and no other extract message waits, else none."""
-    if len(article_ids) < SPLIT_AT or store.queue_depths()["extract"]:
+    half when the message is long enough and another extract child may be idle, else none."""
+    if len(article_ids) < SPLIT_AT or not _shared_with_others(store):
         return article_ids, []
     middle = len(article_ids) // 2
     return article_ids[:middle], article_ids[middle:]
 
 
 # While it extracts, a task whose message was taken first (not redelivered, not retried) looks
-# at the extract queue after each pipe batch. When the queue is empty, at least this many
-# articles are left, and the live extract workers have more than one pool process between
-# them, it sends the second half of what is left on as a message of its own (an idle child
-# takes it) and goes on with the first half: the last messages of a burst end together on K
+# again after each pipe batch. When at least this many articles are left and another extract
+# child may be idle (as for `halves`), it sends the second half of what is left on as a
+# message of its own (an idle child takes it) and goes on with the first half: the last messages of a burst end together on K
 # children, instead of one finishing a long message while the others wait. Each half is at
 # least half a pipe batch.
 HAND_ON_AT = PIPE_BATCH
@@ -98,11 +104,7 @@ def extract_sharing(store: Store, kept: list[Article], task_id: str) -> list[Ext
     """
 
     def someone_idle(left: int) -> bool:
-        return (
-            left >= HAND_ON_AT
-            and not store.queue_depths()["extract"]
-            and store.worker_slots("extract") > 1
-        )
+        return left >= HAND_ON_AT and _shared_with_others(store)
 
     done: list[Extraction] = []
     pending = list(kept)
