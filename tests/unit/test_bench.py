@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import sys
 import time
 
@@ -14,11 +15,14 @@ from workers.bench import high_water_mb
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux's")
 def test_high_water_mark_keeps_a_peak_that_is_gone() -> None:
     me = psutil.Process()
-    block = bytearray(80 * 1024 * 1024)  # touched: zero-filled pages are written
+    # Mapped directly, not through malloc: a process that has kept freed heap for reuse (the
+    # extract tests' `keep_freed_memory`) would serve a bytearray from pages already resident
+    # and keep them after `del`, and neither the peak nor the RSS would move.
+    block = mmap.mmap(-1, 80 * 1024 * 1024)
     for i in range(0, len(block), 4096):
-        block[i] = 1
+        block[i] = 1  # touched: each page becomes resident
     peak_while_held = high_water_mb(me)
-    del block
+    block.close()
     now = me.memory_info().rss / 1e6
     assert high_water_mb(me) >= peak_while_held - 1  # the kernel syncs RSS counters lazily
     assert high_water_mb(me) - now > 60  # the 80 MB were returned, the peak still counts them
