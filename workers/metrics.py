@@ -78,7 +78,8 @@ EXTRACT_CPU_SECONDS = Counter(
 )
 EXTRACT_SPLITS = Counter(
     "pantau_extract_splits_total",
-    "Extract messages cut in two because the extract queue was empty when they were taken.",
+    "Parts of extract messages sent on as messages of their own while another extract "
+    "child may be idle: cut when taken, or handed on between pipe batches.",
 )
 ENTITIES = Counter("pantau_entities_total", "Entities found, by label.", ["label"])
 EVENTS = Counter("pantau_events_total", "Events coded, by PLOVER type.", ["type"])

@@ -90,9 +90,9 @@ def halves(store: Store, article_ids: list[str]) -> tuple[list[str], list[str]]:
 # While it extracts, a task whose message was taken first (not redelivered, not retried) looks
 # again after each pipe batch. When at least this many articles are left and another extract
 # child may be idle (as for `halves`), it sends the second half of what is left on as a
-# message of its own (an idle child takes it) and goes on with the first half: the last messages of a burst end together on K
-# children, instead of one finishing a long message while the others wait. Each half is at
-# least half a pipe batch.
+# message of its own (an idle child takes it) and goes on with the first half: the last
+# messages of a burst end together on K children, instead of one finishing a long message
+# while the others wait. Each half is at least half a pipe batch.
 HAND_ON_AT = PIPE_BATCH
 
 
@@ -141,7 +141,8 @@ class Delivery(NamedTuple):
 def extract_batch(article_ids: list[str]) -> None:
     """Tag entities and events in stored articles, then hand them to the alert stage.
 
-    The batch goes through the extractor at once, unless the extract queue is empty: then its
+    The batch goes through the extractor at once, unless another extract child may be idle
+    (the extract queue is empty, and there is more than one extract pool process): then its
     second half goes back to the queue first (`halves`); on a first delivery, so does the
     second half of what is left whenever another extract child may be idle between pipe
     batches (`extract_sharing`). When the extractor raises, and on every delivery after one
