@@ -225,6 +225,20 @@ def test_pipeline_dead_lettered_ingest_batch_is_no_longer_held(pipeline: Pipelin
     assert "refused-batch" not in store.stale_batches(before=10**12)
 
 
+def _redelivered_extracts(pipeline: Pipeline, ids: list[str], task_id: str) -> float:
+    """Send a message again under its task id (as a redelivery brings it back: all its ids);
+    how many articles the extract stage counts for it."""
+
+    def extracted() -> float:
+        return sample_sum(str(pipeline.settings.metrics_dir / "extract"), "pantau_articles_total")
+
+    done = extracted()
+    app.send_task("pantau.extract.extract_batch", args=[ids], task_id=task_id)
+    wait_until(lambda: extracted() > done, 60, "the redelivered message to finish")
+    pipeline.wait_idle()
+    return extracted() - done
+
+
 @contextlib.contextmanager
 def second_extract_worker(store: Store) -> Iterator[None]:
     """A live extract worker "on another host" in the registry (it takes no messages): the
@@ -292,14 +306,7 @@ def test_pipeline_splits_an_extract_message_taken_from_an_empty_queue(pipeline: 
     assert pipeline.store.kept_after_cut(task_id) == ids[:20]
 
     # The message again (as a redelivery brings it back: all 40 ids): it keeps its own half.
-    def extracted() -> float:
-        return sample_sum(str(pipeline.settings.metrics_dir / "extract"), "pantau_articles_total")
-
-    done = extracted()
-    app.send_task("pantau.extract.extract_batch", args=[ids], task_id=task_id)
-    wait_until(lambda: extracted() > done, 60, "the redelivered message to finish")
-    pipeline.wait_idle()
-    assert extracted() == done + 20
+    assert _redelivered_extracts(pipeline, ids, task_id) == 20
     assert _extract_splits(pipeline) == before + 2
 
 
@@ -353,11 +360,4 @@ def test_pipeline_hands_on_half_of_what_is_left_when_another_extract_child_may_b
     assert store.kept_after_cut(task_id) == ids[:kept]
     assert all(_alerts_for(pipeline, a.id) == ["vladimir-putin"] for a in articles)
 
-    def extracted() -> float:
-        return sample_sum(str(pipeline.settings.metrics_dir / "extract"), "pantau_articles_total")
-
-    done = extracted()
-    app.send_task("pantau.extract.extract_batch", args=[ids], task_id=task_id)
-    wait_until(lambda: extracted() > done, 60, "the redelivered message to finish")
-    pipeline.wait_idle()
-    assert extracted() == done + kept
+    assert _redelivered_extracts(pipeline, ids, task_id) == kept
